@@ -1,0 +1,44 @@
+# Thin wrappers over CMake presets. Every target installs missing Debian
+# packages first (scripts/bootstrap), so each works on a fresh Debian 12 machine.
+PRESET ?= release
+BUILD := build/$(PRESET)
+JOBS ?= $(shell nproc)
+
+.PHONY: all build demo test test-asan bench install clean format tidy
+
+all: build
+
+bootstrap-%:
+	@scripts/bootstrap $*
+
+build: bootstrap-build
+	cmake --preset $(PRESET) >/dev/null
+	cmake --build --preset $(PRESET) -j $(JOBS)
+
+demo: build
+	$(BUILD)/apps/lifeline/lifeline demo
+
+test: bootstrap-test
+	cmake --preset $(PRESET) >/dev/null
+	cmake --build --preset $(PRESET) -j $(JOBS)
+	ctest --preset $(PRESET) -j 2
+
+test-asan:
+	$(MAKE) test PRESET=asan
+
+bench: bootstrap-bench
+	cmake --preset bench >/dev/null
+	cmake --build --preset bench -j $(JOBS)
+	bench/run.sh build/bench
+
+install: build
+	cmake --install $(BUILD) --prefix $(or $(PREFIX),/usr/local)
+
+format:
+	clang-format -i $$(git ls-files '*.cpp' '*.hpp')
+
+tidy:
+	clang-tidy -p $(BUILD) $$(git ls-files 'src/*.cpp' 'apps/*.cpp')
+
+clean:
+	rm -rf build

@@ -1,0 +1,74 @@
+#include "common.hpp"
+
+#include <csignal>
+#include <ctime>
+#include <sstream>
+
+#include "lifeline/duration.hpp"
+
+namespace lifeline::app {
+
+std::string timestamp() { return timestamp(std::chrono::system_clock::now()); }
+
+std::string timestamp(std::chrono::system_clock::time_point t) {
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+  const std::time_t secs = static_cast<std::time_t>(ms / 1000);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[40];
+  const auto n = std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+  std::snprintf(buf + n, sizeof buf - n, ".%03dZ", static_cast<int>(ms % 1000));
+  return buf;
+}
+
+std::chrono::milliseconds duration_arg(const std::string& option, const std::string& value) {
+  if (auto d = parse_duration(value)) {
+    return *d;
+  }
+  throw UsageError("invalid duration '" + value + "' for " + option + " (use a number and a unit: 250ms, 1s, 2m)");
+}
+
+std::vector<std::string> split_list(const std::vector<std::string>& values) {
+  std::vector<std::string> out;
+  for (const auto& v : values) {
+    std::stringstream ss(v);
+    std::string item;
+    while (std::getline(ss, item, ',')) {
+      if (!item.empty()) {
+        out.push_back(item);
+      }
+    }
+  }
+  return out;
+}
+
+std::vector<proto::Label> parse_labels(const std::vector<std::string>& values) {
+  std::vector<proto::Label> out;
+  for (const auto& v : values) {
+    const auto eq = v.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      throw UsageError("label '" + v + "' is not of the form key=value");
+    }
+    out.push_back({v.substr(0, eq), v.substr(eq + 1)});
+  }
+  return out;
+}
+
+int wait_for_termination_signal() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  int sig = 0;
+  sigwait(&set, &sig);
+  return sig;
+}
+
+void add_tool_options(CLI::App& cmd, ToolOptions& o) {
+  cmd.add_option("--server,-s", o.servers, "server address HOST:PORT (comma-separated or repeated to try several)")
+      ->capture_default_str();
+  cmd.add_option("--connect-timeout", o.connect_timeout, "give up connecting after this long")->capture_default_str();
+  cmd.add_flag("--json", o.json, "machine-readable output, one JSON object per line");
+}
+
+}  // namespace lifeline::app

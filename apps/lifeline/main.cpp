@@ -1,0 +1,55 @@
+// lifeline: the presence server, an agent, and tools, as one program.
+
+#include <csignal>
+#include <iostream>
+
+#include "common.hpp"
+#include "lifeline/log.hpp"
+
+int main(int argc, char** argv) {
+  // Termination signals are taken synchronously by sigwait() in the thread
+  // that waits for them; block them before any thread starts so none inherits them.
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  std::signal(SIGPIPE, SIG_IGN);
+
+  CLI::App app{"lifeline: application-level heartbeats and a live online list"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", std::string("lifeline ") + LIFELINE_VERSION);
+  std::string log_format = "text";
+  std::string log_level = "info";
+  app.add_option("--log-format", log_format, "log line format")
+      ->check(CLI::IsMember({"text", "json"}))
+      ->capture_default_str();
+  app.add_option("--log-level", log_level, "trace, debug, info, warn, error, critical, off")->capture_default_str();
+  app.parse_complete_callback([&] {
+    if (!lifeline::configure_logging(log_format == "json" ? lifeline::LogFormat::json : lifeline::LogFormat::text,
+                                     log_level)) {
+      throw CLI::ValidationError("--log-level", "unknown level '" + log_level + "'");
+    }
+  });
+
+  lifeline::app::register_serve(app);
+  lifeline::app::register_agent(app);
+  lifeline::app::register_tools(app);
+  lifeline::app::register_demo(app);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  } catch (const lifeline::app::UsageError& e) {
+    std::cerr << "lifeline: " << e.what() << "\n";
+    return 2;
+  } catch (const std::invalid_argument& e) {
+    std::cerr << "lifeline: invalid configuration: " << e.what() << "\n";
+    return 2;
+  } catch (const std::exception& e) {
+    std::cerr << "lifeline: " << e.what() << "\n";
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,171 @@
+// lifeline ls / lifeline watch: observer connections that query the online
+// list or stream presence events (docs/protocol.md LIST, SUBSCRIBE).
+
+#include <boost/json.hpp>
+#include <condition_variable>
+#include <cstdio>
+#include <iostream>
+#include <mutex>
+
+#include "common.hpp"
+#include "lifeline/client.hpp"
+#include "lifeline/duration.hpp"
+
+namespace lifeline::app {
+namespace {
+
+ClientOptions observer_options(const ToolOptions& t) {
+  ClientOptions o;
+  o.servers = split_list(t.servers);
+  o.observer = true;
+  o.connect_timeout = duration_arg("--connect-timeout", t.connect_timeout);
+  o.backoff.base = std::chrono::milliseconds(200);
+  o.backoff.cap = std::chrono::milliseconds(2000);
+  if (auto err = o.validate(); !err.empty()) {
+    throw UsageError(err);
+  }
+  return o;
+}
+
+std::string ago(std::int64_t then_ms) {
+  const auto now_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+  return format_duration(std::chrono::milliseconds(std::max<std::int64_t>(0, now_ms - then_ms))) + " ago";
+}
+
+void print_list(const std::vector<proto::ListEntry>& entries, std::uint32_t online, bool json) {
+  if (json) {
+    boost::json::array arr;
+    for (const auto& e : entries) {
+      boost::json::object labels;
+      for (const auto& l : e.labels) {
+        labels[l.key] = l.value;
+      }
+      arr.push_back(boost::json::object{{"id", e.id},
+                                        {"remote", e.remote},
+                                        {"since_ms", e.since_ms},
+                                        {"last_seen_ms", e.last_seen_ms},
+                                        {"rtt_us", e.rtt_us},
+                                        {"interval_ms", e.interval_ms},
+                                        {"timeout_ms", e.timeout_ms},
+                                        {"labels", labels}});
+    }
+    std::cout << boost::json::serialize(boost::json::object{{"online", online}, {"clients", arr}}) << std::endl;
+    return;
+  }
+  std::printf("%-24s %-22s %-24s %-12s %-10s %-14s %s\n", "ID", "REMOTE", "SINCE", "LAST SEEN", "RTT", "HEARTBEAT",
+              "LABELS");
+  for (const auto& e : entries) {
+    std::string labels;
+    for (const auto& l : e.labels) {
+      labels += (labels.empty() ? "" : ",") + l.key + "=" + l.value;
+    }
+    const std::string rtt = e.rtt_us == 0 ? "-" : std::to_string(e.rtt_us) + "us";
+    const std::string hb = format_duration(std::chrono::milliseconds(e.interval_ms)) + "/" +
+                           format_duration(std::chrono::milliseconds(e.timeout_ms));
+    std::printf("%-24s %-22s %-24s %-12s %-10s %-14s %s\n", e.id.c_str(), e.remote.c_str(),
+                timestamp(std::chrono::system_clock::time_point(std::chrono::milliseconds(e.since_ms))).c_str(),
+                ago(e.last_seen_ms).c_str(), rtt.c_str(), hb.c_str(), labels.c_str());
+  }
+  std::printf("%u online\n", online);
+  std::fflush(stdout);
+}
+
+void run_ls(const ToolOptions& t) {
+  Client client(observer_options(t));
+  std::mutex mu;
+  std::condition_variable cv;
+  bool done = false;
+  std::vector<proto::ListEntry> entries;
+  std::uint32_t online = 0;
+  client.on_state([&client](const StateChange& c) {
+    if (c.to == ClientState::online) {
+      client.list(1);
+    }
+  });
+  client.on_list([&](const proto::ListReply& r) {
+    const std::lock_guard lock(mu);
+    entries.insert(entries.end(), r.entries.begin(), r.entries.end());
+    online = r.online;
+    if (r.last) {
+      done = true;
+      cv.notify_all();
+    }
+  });
+  client.start();
+  const auto limit = duration_arg("--connect-timeout", t.connect_timeout) + std::chrono::seconds(1);
+  std::unique_lock lock(mu);
+  if (!cv.wait_for(lock, limit, [&] { return done; })) {
+    std::cerr << "lifeline ls: no answer from " << t.servers.front() << " within "
+              << format_duration(std::chrono::duration_cast<std::chrono::milliseconds>(limit)) << ": "
+              << (client.last_error().empty() ? "no reply" : client.last_error()) << "\n";
+    throw CLI::RuntimeError(1);
+  }
+  print_list(entries, online, t.json);
+}
+
+void print_event(const proto::Event& e, bool json) {
+  const auto at = std::chrono::system_clock::time_point(std::chrono::milliseconds(e.at_ms));
+  if (json) {
+    std::cout << boost::json::serialize(boost::json::object{{"seq", e.seq},
+                                                            {"kind", std::string(to_string(e.kind))},
+                                                            {"reason", std::string(to_string(e.reason))},
+                                                            {"at_ms", e.at_ms},
+                                                            {"id", e.id},
+                                                            {"remote", e.remote}})
+              << std::endl;
+    return;
+  }
+  std::cout << timestamp(at) << " #" << e.seq << " " << to_string(e.kind) << " id=" << e.id << " remote=" << e.remote;
+  if (e.kind == proto::EventKind::offline) {
+    std::cout << " reason=" << to_string(e.reason);
+  }
+  std::cout << std::endl;
+}
+
+void run_watch(const ToolOptions& t, std::uint64_t exit_after) {
+  Client client(observer_options(t));
+  std::mutex mu;
+  std::condition_variable cv;
+  std::uint64_t seen = 0;
+  client.on_state([&t](const StateChange& c) {
+    std::cerr << timestamp() << " watch: " << to_string(c.to) << (c.server.empty() ? "" : " " + c.server)
+              << (c.reason.empty() ? "" : " (" + c.reason + ")") << std::endl;
+    (void)t;
+  });
+  client.on_event([&](const proto::Event& e) {
+    print_event(e, t.json);
+    const std::lock_guard lock(mu);
+    if (++seen == exit_after) {
+      cv.notify_all();
+    }
+  });
+  client.subscribe();
+  client.start();
+  if (exit_after > 0) {
+    std::unique_lock lock(mu);
+    cv.wait(lock, [&] { return seen >= exit_after; });
+  } else {
+    wait_for_termination_signal();
+  }
+  client.stop();
+}
+
+}  // namespace
+
+void register_tools(CLI::App& app) {
+  auto* ls = app.add_subcommand("ls", "print the online list");
+  auto ls_args = std::make_shared<ToolOptions>();
+  add_tool_options(*ls, *ls_args);
+  ls->callback([ls_args] { run_ls(*ls_args); });
+
+  auto* watch = app.add_subcommand("watch", "stream presence events as they happen (reconnects by itself)");
+  auto watch_args = std::make_shared<ToolOptions>();
+  auto exit_after = std::make_shared<std::uint64_t>(0);
+  add_tool_options(*watch, *watch_args);
+  watch->add_option("--exit-after", *exit_after, "exit after this many events (0 = run until SIGINT/SIGTERM)")
+      ->capture_default_str();
+  watch->callback([watch_args, exit_after] { run_watch(*watch_args, *exit_after); });
+}
+
+}  // namespace lifeline::app

@@ -1,0 +1,114 @@
+#pragma once
+/// lifeline::Client: stays connected to a lifeline server, heartbeats, and
+/// reconnects by itself (exponential backoff with full jitter, endpoints tried
+/// in turn, a connect timeout on every attempt).
+///
+/// Threading: every public member function is thread-safe. Handlers run on the
+/// client's I/O thread (its own, or the io_context you gave it), one at a time;
+/// they must not block. Set handlers before start().
+
+#include <boost/asio/any_io_executor.hpp>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "lifeline/backoff.hpp"
+#include "lifeline/protocol.hpp"
+
+namespace lifeline {
+
+enum class ClientState {
+  disconnected,  ///< not started
+  connecting,    ///< first connection attempt(s)
+  online,        ///< handshake done, heartbeating
+  reconnecting,  ///< lost the server; retrying with backoff (one transition per outage)
+  stopped,       ///< stop() was called
+};
+std::string_view to_string(ClientState s);
+
+struct ClientOptions {
+  /// "host:port" endpoints, tried in turn.
+  std::vector<std::string> servers;
+  /// Client id; empty = the server assigns one.
+  std::string id;
+  std::vector<proto::Label> labels;
+  /// Proposed heartbeat; the server's WELCOME has the final say. 0 = server default.
+  std::chrono::milliseconds interval{0};
+  std::chrono::milliseconds timeout{0};
+  /// Ask the server to drive the heartbeat (the client only answers PINGs).
+  bool server_pings = false;
+  /// Connect as a tool (ls, watch): not listed as online.
+  bool observer = false;
+  BackoffPolicy backoff{};
+  /// Limit on each attempt's TCP connect plus handshake.
+  std::chrono::milliseconds connect_timeout{5000};
+  std::uint32_t max_data = proto::kDefaultMaxData;
+  bool tcp_keepalive = true;
+
+  /// Empty if usable, else a message naming the offending option.
+  std::string validate() const;
+};
+
+struct StateChange {
+  ClientState from = ClientState::disconnected;
+  ClientState to = ClientState::disconnected;
+  std::string server;  ///< endpoint of the (new) connection, or the one lost
+  std::string reason;  ///< why the connection was lost, for `reconnecting`
+  std::chrono::milliseconds interval{0};  ///< negotiated, for `online`
+  std::chrono::milliseconds timeout{0};
+  unsigned attempts = 0;  ///< connection attempts this outage took, for `online`
+};
+
+class Client {
+ public:
+  using StateHandler = std::function<void(const StateChange&)>;
+  using DataHandler = std::function<void(std::string_view payload)>;
+  using EventHandler = std::function<void(const proto::Event&)>;
+  using ListHandler = std::function<void(const proto::ListReply&)>;
+
+  /// Runs on its own I/O thread. Throws std::invalid_argument naming a bad option.
+  explicit Client(ClientOptions options);
+  /// Runs on `executor` (the caller runs its io_context): many clients can share a thread.
+  Client(boost::asio::any_io_executor executor, ClientOptions options);
+  /// Stops without waiting for the network.
+  ~Client();
+  Client(const Client&) = delete;
+  Client& operator=(const Client&) = delete;
+
+  void on_state(StateHandler h);
+  void on_data(DataHandler h);
+  /// Presence events after subscribe().
+  void on_event(EventHandler h);
+  /// LIST_REPLY frames after list().
+  void on_list(ListHandler h);
+
+  void start();
+  /// Sends BYE (if online) and stops reconnecting; `done` runs once the BYE is written.
+  void stop(std::function<void()> done = {});
+
+  /// Queues DATA; false if not online (nothing is buffered across outages).
+  bool send(std::string payload);
+  /// Asks for the online list; replies arrive at on_list. False if not online.
+  bool list(std::uint32_t request_id);
+  /// Subscribes to presence events (re-subscribed after every reconnect).
+  void subscribe();
+
+  ClientState state() const;
+  /// Last measured round-trip time, if any.
+  std::optional<std::chrono::microseconds> rtt() const;
+  /// Why the last connection or attempt failed ("" if none).
+  std::string last_error() const;
+  /// The id in force (the assigned one if options.id was empty), once online.
+  std::string id() const;
+
+ private:
+  struct Impl;
+  std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace lifeline

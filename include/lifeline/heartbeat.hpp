@@ -1,0 +1,64 @@
+#pragma once
+/// Heartbeat policy: negotiation of interval/timeout, when to ping, and the
+/// PING rate limit. Pure functions of their arguments (time is passed in), so
+/// they are unit-tested with a fake clock. Thread-safe.
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+namespace lifeline {
+
+using std::chrono::milliseconds;
+
+/// What a server allows; proposals are clamped into these ranges.
+struct HeartbeatLimits {
+  milliseconds default_interval{10'000};
+  milliseconds default_timeout{30'000};
+  milliseconds min_interval{100};
+  milliseconds max_interval{300'000};
+  milliseconds min_timeout{300};
+  milliseconds max_timeout{900'000};
+
+  /// Empty if consistent, else a message naming the offending setting.
+  std::string validate() const;
+};
+
+struct Heartbeat {
+  milliseconds interval;
+  milliseconds timeout;
+  bool operator==(const Heartbeat&) const = default;
+};
+
+/// Server side of the handshake. A zero proposal means "server default"; a
+/// missing timeout is 3 x interval, a missing interval is timeout / 3. Both are
+/// then clamped, and timeout is raised to at least 2 x interval so that one
+/// lost PING never kills a session.
+Heartbeat negotiate(const HeartbeatLimits& limits, milliseconds proposed_interval, milliseconds proposed_timeout);
+
+/// When the next PING is due: after `interval` with nothing sent or nothing
+/// received, but never sooner than `interval` after the previous PING (so a
+/// silent peer is pinged once per interval, not once per check).
+template <class TimePoint>
+TimePoint next_ping_due(TimePoint last_tx, TimePoint last_rx, TimePoint last_ping, milliseconds interval) {
+  const TimePoint quiet = (last_tx < last_rx ? last_tx : last_rx) + interval;
+  const TimePoint spaced = last_ping + interval;
+  return quiet > spaced ? quiet : spaced;
+}
+
+/// PING flood guard: at most 2 x max(20, 4000 / interval_ms) PINGs in any
+/// one-second window. 16 bytes per session, no allocation.
+class PingBudget {
+ public:
+  explicit PingBudget(milliseconds interval = milliseconds{1000});
+  /// Counts one PING at `now_ns` (any monotonic nanosecond count); false once the budget is exceeded.
+  bool allow(std::int64_t now_ns);
+  std::uint32_t per_window() const { return limit_; }
+
+ private:
+  std::int64_t window_start_ns_ = 0;
+  std::uint32_t count_ = 0;
+  std::uint32_t limit_;
+};
+
+}  // namespace lifeline

@@ -1,0 +1,190 @@
+#pragma once
+/// Wire protocol v1 (docs/protocol.md): frame types, payload structs, encoders
+/// and payload parsers. Pure functions and value types: thread-safe to call
+/// concurrently on distinct objects.
+
+#include <array>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace lifeline::proto {
+
+inline constexpr std::uint8_t kVersion = 1;
+inline constexpr std::size_t kHeaderSize = 5;
+inline constexpr std::size_t kMaxIdLength = 128;
+inline constexpr std::size_t kMaxLabels = 32;
+inline constexpr std::size_t kMaxLabelKey = 64;
+inline constexpr std::size_t kMaxLabelValue = 256;
+inline constexpr std::uint32_t kDefaultMaxData = 65536;
+
+/// HELLO/WELCOME flag bits.
+inline constexpr std::uint8_t kFlagServerPings = 0x01;
+inline constexpr std::uint8_t kFlagObserver = 0x02;
+inline constexpr std::uint8_t kKnownFlags = kFlagServerPings | kFlagObserver;
+
+enum class FrameType : std::uint8_t {
+  hello = 0x01,
+  welcome = 0x02,
+  ping = 0x03,
+  pong = 0x04,
+  data = 0x05,
+  bye = 0x06,
+  error = 0x07,
+  list = 0x08,
+  list_reply = 0x09,
+  subscribe = 0x0A,
+  event = 0x0B,
+};
+
+/// Why a session ended (BYE reason, offline event reason).
+enum class Reason : std::uint8_t {
+  none = 0,
+  bye = 1,
+  closed = 2,
+  reset = 3,
+  timeout = 4,
+  replaced = 5,
+  kicked = 6,
+  shutdown = 7,
+  rejected = 8,
+  protocol = 9,
+};
+
+enum class ErrorCode : std::uint16_t {
+  malformed = 1,
+  too_large = 2,
+  unknown_type = 3,
+  handshake_required = 4,
+  handshake_timeout = 5,
+  unsupported_version = 6,
+  rejected = 7,
+  flood = 8,
+  slow_consumer = 9,
+  shutting_down = 10,
+};
+
+enum class EventKind : std::uint8_t { online = 1, offline = 2, takeover = 3 };
+
+std::string_view to_string(FrameType t);
+std::string_view to_string(Reason r);
+std::string_view to_string(ErrorCode e);
+std::string_view to_string(EventKind k);
+std::optional<Reason> reason_from_string(std::string_view s);
+std::optional<ErrorCode> error_code_from_string(std::string_view s);
+
+/// Allowed payload length of a frame type, inclusive. `nullopt` for an unknown type.
+struct LengthRange {
+  std::uint32_t min;
+  std::uint32_t max;
+};
+std::optional<LengthRange> length_range(std::uint8_t type, std::uint32_t max_data);
+
+/// True if `id` is 1..128 bytes of [A-Za-z0-9._:@-].
+bool valid_id(std::string_view id);
+
+struct Label {
+  std::string key;
+  std::string value;
+  bool operator==(const Label&) const = default;
+};
+
+struct Hello {
+  std::uint8_t version = kVersion;
+  std::uint8_t flags = 0;
+  std::chrono::milliseconds interval{0};
+  std::chrono::milliseconds timeout{0};
+  std::string id;
+  std::vector<Label> labels;
+};
+
+struct Welcome {
+  std::uint8_t version = kVersion;
+  std::uint8_t flags = 0;
+  std::chrono::milliseconds interval{0};
+  std::chrono::milliseconds timeout{0};
+  std::uint64_t session = 0;
+  std::string id;
+};
+
+struct Bye {
+  Reason reason = Reason::bye;
+  std::string text;
+};
+
+struct Error {
+  ErrorCode code = ErrorCode::malformed;
+  std::string message;
+};
+
+struct ListEntry {
+  std::string id;
+  std::string remote;
+  std::int64_t since_ms = 0;
+  std::int64_t last_seen_ms = 0;
+  std::uint32_t rtt_us = 0;
+  std::uint32_t interval_ms = 0;
+  std::uint32_t timeout_ms = 0;
+  std::vector<Label> labels;
+};
+
+struct ListReply {
+  std::uint32_t request_id = 0;
+  bool last = true;
+  std::uint32_t online = 0;
+  std::vector<ListEntry> entries;
+};
+
+struct Event {
+  std::uint64_t seq = 0;
+  EventKind kind = EventKind::online;
+  Reason reason = Reason::none;
+  std::int64_t at_ms = 0;
+  std::string id;
+  std::string remote;
+};
+
+/// A payload that failed to parse, with the protocol error to answer and a
+/// human-readable cause.
+struct ParseError {
+  ErrorCode code = ErrorCode::malformed;
+  std::string message;
+};
+
+using Bytes = std::span<const std::uint8_t>;
+
+// Encoders append one complete frame (header + payload) to `out`.
+void encode(const Hello& m, std::string& out);
+void encode(const Welcome& m, std::string& out);
+void encode(const Bye& m, std::string& out);
+void encode(const Error& m, std::string& out);
+void encode(const ListReply& m, std::string& out);
+void encode(const Event& m, std::string& out);
+void encode_data(std::string_view payload, std::string& out);
+void encode_list(std::uint32_t request_id, std::string& out);
+void encode_subscribe(std::string& out);
+/// Size of one entry once encoded, to split a LIST_REPLY under a frame limit.
+std::size_t encoded_size(const ListEntry& e);
+
+/// PING and PONG are fixed 13-byte frames built on the stack: no allocation on
+/// the heartbeat path.
+using TimestampFrame = std::array<std::uint8_t, kHeaderSize + 8>;
+TimestampFrame encode_timestamp(FrameType ping_or_pong, std::uint64_t t_us);
+std::uint64_t read_u64(Bytes p);
+std::uint32_t read_u32(Bytes p);
+
+// Parsers take a payload (header removed) whose length is already in range.
+// They return nullopt and fill `err` when the payload is malformed.
+std::optional<Hello> parse_hello(Bytes p, ParseError& err);
+std::optional<Welcome> parse_welcome(Bytes p, ParseError& err);
+std::optional<Bye> parse_bye(Bytes p, ParseError& err);
+std::optional<Error> parse_error(Bytes p, ParseError& err);
+std::optional<ListReply> parse_list_reply(Bytes p, ParseError& err);
+std::optional<Event> parse_event(Bytes p, ParseError& err);
+
+}  // namespace lifeline::proto

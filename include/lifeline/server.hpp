@@ -1,0 +1,93 @@
+#pragma once
+/// lifeline::Server: accepts clients, runs the heartbeat, keeps the online list.
+///
+/// Threading: the server runs N I/O threads ("shards"), each with its own
+/// io_context, sessions and timing wheel. Every public member function is
+/// thread-safe and may be called from any thread, including from inside a
+/// callback. Callbacks run on an I/O thread and must not block.
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "lifeline/heartbeat.hpp"
+#include "lifeline/presence.hpp"
+
+namespace lifeline {
+
+struct ServerOptions {
+  /// "host:port" addresses to listen on; port 0 picks a free port (see ports()).
+  std::vector<std::string> listen{"127.0.0.1:7000"};
+  /// I/O threads; 0 = one per hardware thread.
+  unsigned threads = 0;
+  /// Allowed heartbeat ranges and defaults; client proposals are clamped into them.
+  HeartbeatLimits heartbeat{};
+  /// Timing wheel resolution: a dead client is reported at most one tick late.
+  std::chrono::milliseconds tick{50};
+  /// A connection must complete HELLO within this time.
+  std::chrono::milliseconds handshake_timeout{5000};
+  DuplicatePolicy duplicates = DuplicatePolicy::takeover;
+  /// Largest DATA payload accepted, bytes.
+  std::uint32_t max_data = 65536;
+  /// A peer whose unsent output exceeds this is closed as a slow consumer.
+  std::size_t max_outbound = 4U << 20U;
+  /// Set SO_KEEPALIVE and TCP_USER_TIMEOUT from each session's heartbeat.
+  bool tcp_keepalive = true;
+
+  /// Empty if usable, else a message naming the offending option.
+  std::string validate() const;
+};
+
+class Server {
+ public:
+  using EventHandler = std::function<void(const PresenceEvent&)>;
+  using DataHandler = std::function<void(const std::string& id, std::string_view payload)>;
+
+  /// Throws std::invalid_argument naming the bad option.
+  explicit Server(ServerOptions options);
+  /// Stops (as stop(Reason::shutdown)) if still running.
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  /// Binds every listen address and starts the I/O threads. Throws
+  /// std::system_error naming the address if one cannot be bound.
+  void start();
+  /// Sends BYE(reason) to every client, closes every connection and joins the
+  /// threads. Idempotent; returns once all threads have stopped.
+  void stop(Reason reason = Reason::shutdown);
+  bool running() const;
+
+  /// Bound ports, in the order of ServerOptions::listen (valid after start()).
+  std::vector<std::uint16_t> ports() const;
+
+  /// Presence events (online, offline with reason, takeover), in sequence order,
+  /// one at a time. Returns a token for unsubscribe(). Must not be called from inside a handler.
+  std::uint64_t subscribe(EventHandler handler);
+  void unsubscribe(std::uint64_t token);
+  /// Application DATA from clients, on the I/O thread of the sending client. Set before start().
+  void on_data(DataHandler handler);
+
+  /// The online list at this moment (sorted by id), its size, one entry.
+  std::vector<OnlineClient> online() const;
+  std::size_t online_count() const;
+  std::optional<OnlineClient> find(std::string_view id) const;
+
+  /// Sends DATA to an online client; false if the id is not online.
+  bool send(std::string_view id, std::string payload);
+  /// Closes a client's session with reason `kicked`; false if not online.
+  bool kick(std::string_view id);
+
+  const ServerOptions& options() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace lifeline

@@ -1,0 +1,188 @@
+// lifeline::Client: the public, thread-safe face; it posts everything to the
+// client's executor where client_session.cpp runs the connection loop.
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
+#include <stdexcept>
+
+#include "client_impl.hpp"
+#include "socket_options.hpp"
+
+namespace lifeline {
+namespace asio = boost::asio;
+
+std::string_view to_string(ClientState s) {
+  switch (s) {
+    case ClientState::disconnected: return "disconnected";
+    case ClientState::connecting: return "connecting";
+    case ClientState::online: return "online";
+    case ClientState::reconnecting: return "reconnecting";
+    case ClientState::stopped: return "stopped";
+  }
+  return "unknown";
+}
+
+std::string ClientOptions::validate() const {
+  if (servers.empty()) {
+    return "at least one server address is required";
+  }
+  for (const auto& s : servers) {
+    try {
+      detail::parse_endpoint(s);
+    } catch (const std::invalid_argument& e) {
+      return std::string("server: ") + e.what();
+    }
+  }
+  if (!id.empty() && !proto::valid_id(id)) {
+    return "client id '" + id + "' is invalid: use 1..128 characters of [A-Za-z0-9._:@-]";
+  }
+  if (labels.size() > proto::kMaxLabels) {
+    return "at most 32 labels";
+  }
+  for (const auto& l : labels) {
+    if (l.key.empty() || l.key.size() > proto::kMaxLabelKey || l.value.size() > proto::kMaxLabelValue) {
+      return "label '" + l.key + "': key must be 1..64 bytes and value 0..256 bytes";
+    }
+  }
+  if (interval.count() < 0 || timeout.count() < 0) {
+    return "interval and timeout must not be negative";
+  }
+  if (interval.count() > 0 && timeout.count() > 0 && timeout < 2 * interval) {
+    return "timeout must be at least twice the interval";
+  }
+  if (connect_timeout.count() <= 0) {
+    return "connect-timeout must be positive";
+  }
+  return backoff.validate();
+}
+
+Client::Impl::Impl(asio::any_io_executor executor, ClientOptions options)
+    : opts(std::move(options)), ex(std::move(executor)), timer(ex), backoff(opts.backoff), decoder(opts.max_data) {
+  for (const auto& s : opts.servers) {
+    endpoints.push_back(detail::parse_endpoint(s));
+    endpoint_names.push_back(s);
+  }
+}
+
+namespace {
+ClientOptions checked(ClientOptions o) {
+  if (auto err = o.validate(); !err.empty()) {
+    throw std::invalid_argument(err);
+  }
+  return o;
+}
+}  // namespace
+
+Client::Client(ClientOptions options) {
+  auto io = std::make_unique<asio::io_context>(1);
+  impl_ = std::make_shared<Impl>(io->get_executor(), checked(std::move(options)));
+  impl_->own_io = std::move(io);
+}
+
+Client::Client(asio::any_io_executor executor, ClientOptions options)
+    : impl_(std::make_shared<Impl>(std::move(executor), checked(std::move(options)))) {}
+
+Client::~Client() {
+  impl_->silenced = true;
+  stop();
+  if (impl_->thread.joinable()) {
+    impl_->work.reset();
+    impl_->thread.join();
+  }
+}
+
+void Client::on_state(StateHandler h) { impl_->state_handler = std::move(h); }
+void Client::on_data(DataHandler h) { impl_->data_handler = std::move(h); }
+void Client::on_event(EventHandler h) { impl_->event_handler = std::move(h); }
+void Client::on_list(ListHandler h) { impl_->list_handler = std::move(h); }
+
+void Client::start() {
+  asio::co_spawn(impl_->ex, impl_->main_loop(), asio::detached);
+  if (impl_->own_io && !impl_->thread.joinable()) {
+    impl_->work.emplace(impl_->own_io->get_executor());
+    impl_->thread = std::thread([io = impl_->own_io.get()] { io->run(); });
+  }
+}
+
+void Client::stop(std::function<void()> done) {
+  if (impl_->stopping.exchange(true)) {
+    if (done) {
+      asio::post(impl_->ex, std::move(done));
+    }
+    return;
+  }
+  asio::post(impl_->ex, [impl = impl_, done = std::move(done)] {
+    impl->send_bye();
+    impl->timer.cancel();
+    if (impl->socket) {
+      boost::system::error_code ec;
+      impl->socket->close(ec);
+    }
+    if (impl->state == ClientState::disconnected) {
+      impl->set_state(ClientState::stopped, {});
+    }
+    if (done) {
+      done();
+    }
+  });
+}
+
+bool Client::send(std::string payload) {
+  if (state() != ClientState::online) {
+    return false;
+  }
+  asio::post(impl_->ex, [impl = impl_, payload = std::move(payload)] {
+    std::string frame;
+    proto::encode_data(payload, frame);
+    impl->send_frame(frame);
+  });
+  return true;
+}
+
+bool Client::list(std::uint32_t request_id) {
+  if (state() != ClientState::online) {
+    return false;
+  }
+  asio::post(impl_->ex, [impl = impl_, request_id] {
+    std::string frame;
+    proto::encode_list(request_id, frame);
+    impl->send_frame(frame);
+  });
+  return true;
+}
+
+void Client::subscribe() {
+  if (impl_->want_subscribe.exchange(true)) {
+    return;
+  }
+  asio::post(impl_->ex, [impl = impl_] {
+    if (impl->socket && !impl->handshaking) {
+      std::string frame;
+      proto::encode_subscribe(frame);
+      impl->send_frame(frame);
+    }
+  });
+}
+
+ClientState Client::state() const {
+  const std::lock_guard lock(impl_->mu);
+  return impl_->state;
+}
+
+std::optional<std::chrono::microseconds> Client::rtt() const {
+  const std::lock_guard lock(impl_->mu);
+  return impl_->rtt;
+}
+
+std::string Client::last_error() const {
+  const std::lock_guard lock(impl_->mu);
+  return impl_->last_error;
+}
+
+std::string Client::id() const {
+  const std::lock_guard lock(impl_->mu);
+  return impl_->id;
+}
+
+}  // namespace lifeline

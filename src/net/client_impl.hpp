@@ -1,0 +1,87 @@
+#pragma once
+// Client internals. All members marked "I/O thread" are touched only from the
+// client's executor; the rest are guarded by `mu` or atomic.
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <array>
+#include <atomic>
+#include <mutex>
+#include <optional>
+#include <thread>
+
+#include "lifeline/client.hpp"
+#include "lifeline/frame_decoder.hpp"
+#include "lifeline/heartbeat.hpp"
+
+namespace lifeline {
+
+struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
+  using Clock = std::chrono::steady_clock;
+  using tcp = boost::asio::ip::tcp;
+
+  Impl(boost::asio::any_io_executor executor, ClientOptions options);
+
+  // Connection loop (client_session.cpp).
+  boost::asio::awaitable<void> main_loop();
+  struct AttemptResult {
+    bool reached_online = false;
+    std::string why;
+  };
+  boost::asio::awaitable<AttemptResult> attempt(const tcp::endpoint& ep, const std::string& name);
+  boost::asio::awaitable<std::string> reader();
+  boost::asio::awaitable<std::string> watchdog();
+  boost::asio::awaitable<void> writer(std::uint64_t gen);
+  bool on_frame(const proto::Frame& f);  // false: end the connection (end_reason set)
+  void on_welcome(proto::Bytes payload);
+  void send_frame(std::string_view frame);  // I/O thread
+  void send_bye();                           // I/O thread, best effort, immediate
+  void set_state(ClientState to, StateChange change);
+  void set_error(std::string why);
+
+  ClientOptions opts;
+  std::vector<tcp::endpoint> endpoints;
+  std::vector<std::string> endpoint_names;
+  boost::asio::any_io_executor ex;
+
+  // Own thread, when constructed without an executor.
+  std::unique_ptr<boost::asio::io_context> own_io;
+  std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> work;
+  std::thread thread;
+
+  StateHandler state_handler;
+  DataHandler data_handler;
+  EventHandler event_handler;
+  ListHandler list_handler;
+
+  mutable std::mutex mu;
+  ClientState state = ClientState::disconnected;
+  std::optional<std::chrono::microseconds> rtt;
+  std::string last_error;
+  std::string id;
+  std::atomic<bool> stopping{false};
+  std::atomic<bool> want_subscribe{false};
+  std::atomic<bool> silenced{false};  // the Client object is gone: call no handler
+
+  // I/O thread.
+  std::optional<tcp::socket> socket;
+  boost::asio::steady_timer timer;
+  Backoff backoff;
+  proto::FrameDecoder decoder;
+  Heartbeat hb{};
+  bool handshaking = true;
+  Clock::time_point handshake_deadline;
+  Clock::time_point last_rx, last_tx, last_ping;
+  std::string end_reason;
+  std::string out;
+  bool flushing = false;
+  unsigned attempts_this_outage = 0;
+  std::uint64_t gen = 0;  // connection attempt number; a writer of an old one stops
+  std::string current_server;
+  std::array<std::uint8_t, 16 * 1024> rx{};
+};
+
+}  // namespace lifeline

@@ -1,0 +1,231 @@
+#include "lifeline/server.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <future>
+#include <stdexcept>
+#include <system_error>
+
+#include "lifeline/log.hpp"
+#include "server_context.hpp"
+#include "shard.hpp"
+#include "socket_options.hpp"
+
+namespace lifeline {
+namespace asio = boost::asio;
+using detail::Shard;
+
+std::string ServerOptions::validate() const {
+  if (listen.empty()) {
+    return "at least one listen address is required";
+  }
+  for (const auto& a : listen) {
+    try {
+      detail::parse_endpoint(a);
+    } catch (const std::invalid_argument& e) {
+      return std::string("listen: ") + e.what();
+    }
+  }
+  if (threads > 255) {
+    return "threads must be at most 255";
+  }
+  if (auto hb = heartbeat.validate(); !hb.empty()) {
+    return hb;
+  }
+  if (tick.count() <= 0) {
+    return "tick must be positive";
+  }
+  if (tick > heartbeat.min_timeout) {
+    return "tick (" + std::to_string(tick.count()) + " ms) is above min-timeout (" +
+           std::to_string(heartbeat.min_timeout.count()) + " ms): detection could never be that precise";
+  }
+  if (handshake_timeout.count() <= 0) {
+    return "handshake-timeout must be positive";
+  }
+  if (max_data > (16U << 20U)) {
+    return "max-data must be at most 16 MiB";
+  }
+  if (max_outbound < 65536) {
+    return "max-outbound must be at least 64 KiB";
+  }
+  return {};
+}
+
+struct Server::Impl {
+  using Acceptor = asio::basic_socket_acceptor<asio::ip::tcp, asio::io_context::executor_type>;
+
+  explicit Impl(ServerOptions o) : ctx(std::move(o)) {}
+
+  asio::awaitable<void> accept_loop(Acceptor& acceptor) {
+    std::size_t next = 0;
+    asio::steady_timer pause(acceptor.get_executor());
+    for (;;) {
+      auto& shard = *ctx.shards[next++ % ctx.shards.size()];
+      auto [ec, socket] = co_await acceptor.async_accept(shard.io(), asio::as_tuple(asio::use_awaitable));
+      if (ec == asio::error::operation_aborted || !acceptor.is_open()) {
+        co_return;
+      }
+      if (ec) {
+        // Typically EMFILE: back off briefly instead of spinning on a full fd table.
+        logger()->error("accept failed on {}: {}", detail::to_string(acceptor.local_endpoint()), ec.message());
+        pause.expires_after(std::chrono::milliseconds(100));
+        co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
+        continue;
+      }
+      asio::post(shard.io(), [&shard, s = std::move(socket)]() mutable { shard.adopt(std::move(s)); });
+    }
+  }
+
+  detail::ServerContext ctx;
+  std::vector<std::unique_ptr<Acceptor>> acceptors;
+  std::vector<std::uint16_t> ports;
+  std::mutex mu;  // start/stop
+  bool started = false;
+  bool stopped = false;
+};
+
+Server::Server(ServerOptions options) {
+  if (auto err = options.validate(); !err.empty()) {
+    throw std::invalid_argument(err);
+  }
+  if (options.threads == 0) {
+    options.threads = std::max(1U, std::thread::hardware_concurrency());
+  }
+  impl_ = std::make_unique<Impl>(std::move(options));
+}
+
+Server::~Server() { stop(); }
+
+void Server::start() {
+  const std::lock_guard lock(impl_->mu);
+  if (impl_->started) {
+    return;
+  }
+  auto& ctx = impl_->ctx;
+  for (unsigned i = 0; i < ctx.options.threads; ++i) {
+    ctx.shards.push_back(std::make_unique<Shard>(ctx, i));
+  }
+  auto& io0 = ctx.shards[0]->io();
+  for (const auto& text : ctx.options.listen) {
+    const auto ep = detail::parse_endpoint(text);
+    auto acceptor = std::make_unique<Impl::Acceptor>(io0);
+    boost::system::error_code ec;
+    acceptor->open(ep.protocol(), ec);
+    if (!ec) {
+      acceptor->set_option(asio::socket_base::reuse_address(true), ec);
+    }
+    if (!ec) {
+      acceptor->bind(ep, ec);
+    }
+    if (!ec) {
+      acceptor->listen(asio::socket_base::max_listen_connections, ec);
+    }
+    if (ec) {
+      ctx.shards.clear();
+      impl_->acceptors.clear();
+      throw std::system_error(ec, "cannot listen on " + text);
+    }
+    impl_->ports.push_back(acceptor->local_endpoint().port());
+    impl_->acceptors.push_back(std::move(acceptor));
+  }
+  for (auto& acceptor : impl_->acceptors) {
+    asio::co_spawn(io0, impl_->accept_loop(*acceptor), asio::detached);
+    logger()->info("listening on {} ({} I/O threads, tick {} ms)", detail::to_string(acceptor->local_endpoint()),
+                   ctx.shards.size(), ctx.options.tick.count());
+  }
+  for (auto& shard : ctx.shards) {
+    shard->start();
+  }
+  impl_->started = true;
+}
+
+void Server::stop(Reason reason) {
+  const std::lock_guard lock(impl_->mu);
+  if (!impl_->started || impl_->stopped) {
+    return;
+  }
+  impl_->stopped = true;
+  auto& ctx = impl_->ctx;
+  ctx.stopping.store(true);
+  // Stop accepting first, then say BYE to everyone, each shard on its own thread.
+  std::promise<void> closed_acceptors;
+  asio::post(ctx.shards[0]->io(), [&] {
+    for (auto& a : impl_->acceptors) {
+      boost::system::error_code ec;
+      a->close(ec);
+    }
+    closed_acceptors.set_value();
+  });
+  closed_acceptors.get_future().wait();
+  std::vector<std::future<void>> done;
+  for (auto& shard : ctx.shards) {
+    auto p = std::make_shared<std::promise<void>>();
+    done.push_back(p->get_future());
+    asio::post(shard->io(), [&shard, p, reason] {
+      shard->close_all(reason);
+      p->set_value();
+    });
+  }
+  for (auto& f : done) {
+    f.wait();
+  }
+  for (auto& shard : ctx.shards) {
+    shard->join();
+  }
+  logger()->info("server stopped");
+}
+
+bool Server::running() const {
+  const std::lock_guard lock(impl_->mu);
+  return impl_->started && !impl_->stopped;
+}
+
+std::vector<std::uint16_t> Server::ports() const {
+  const std::lock_guard lock(impl_->mu);
+  return impl_->ports;
+}
+
+std::uint64_t Server::subscribe(EventHandler handler) { return impl_->ctx.registry.subscribe(std::move(handler)); }
+void Server::unsubscribe(std::uint64_t token) { impl_->ctx.registry.unsubscribe(token); }
+void Server::on_data(DataHandler handler) { impl_->ctx.on_data = std::move(handler); }
+
+std::vector<OnlineClient> Server::online() const { return impl_->ctx.registry.snapshot(); }
+std::size_t Server::online_count() const { return impl_->ctx.registry.count(); }
+std::optional<OnlineClient> Server::find(std::string_view id) const { return impl_->ctx.registry.find(id); }
+const ServerOptions& Server::options() const { return impl_->ctx.options; }
+
+bool Server::send(std::string_view id, std::string payload) {
+  const auto addr = impl_->ctx.registry.address_of(id);
+  if (!addr || addr->shard >= impl_->ctx.shards.size()) {
+    return false;
+  }
+  auto& shard = *impl_->ctx.shards[addr->shard];
+  asio::post(shard.io(), [&shard, no = addr->session, payload = std::move(payload)] {
+    if (auto s = shard.find(no)) {
+      s->send_data(payload);
+    }
+  });
+  return true;
+}
+
+bool Server::kick(std::string_view id) {
+  const auto addr = impl_->ctx.registry.address_of(id);
+  if (!addr || addr->shard >= impl_->ctx.shards.size()) {
+    return false;
+  }
+  auto& shard = *impl_->ctx.shards[addr->shard];
+  asio::post(shard.io(), [&shard, no = addr->session] {
+    if (auto s = shard.find(no)) {
+      s->close_with_bye(Reason::kicked, "closed by the server");
+    }
+  });
+  return true;
+}
+
+}  // namespace lifeline

@@ -1,0 +1,213 @@
+// What a server session does with each frame it receives (docs/protocol.md).
+
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/post.hpp>
+#include <cstdio>
+
+#include "lifeline/log.hpp"
+#include "server_context.hpp"
+#include "session.hpp"
+#include "shard.hpp"
+#include "socket_options.hpp"
+
+namespace lifeline::detail {
+namespace {
+// LIST_REPLY frames are cut well under the 1 MiB limit so one big list never
+// monopolizes a socket buffer.
+constexpr std::size_t kListChunkBytes = 60'000;
+
+std::string assigned_id(std::uint64_t session_no) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "anon-%llx", static_cast<unsigned long long>(session_no));
+  return buf;
+}
+}  // namespace
+
+bool Session::on_frame(const proto::Frame& f) {
+  using proto::FrameType;
+  switch (f.type) {
+    case FrameType::welcome:
+    case FrameType::error:
+    case FrameType::list_reply:
+    case FrameType::event:
+      close_with_error(proto::ErrorCode::unknown_type,
+                       "frame type " + std::string(proto::to_string(f.type)) + " is never sent to a server",
+                       Reason::protocol);
+      return false;
+    default:
+      break;
+  }
+  if (state_ == State::handshaking) {
+    if (f.type != FrameType::hello) {
+      close_with_error(proto::ErrorCode::handshake_required,
+                       "first frame must be HELLO, got " + std::string(proto::to_string(f.type)), Reason::protocol);
+      return false;
+    }
+    return on_hello(f.payload);
+  }
+  switch (f.type) {
+    case FrameType::ping: {
+      if (!ping_budget_.allow(now_ns())) {
+        close_with_error(proto::ErrorCode::flood,
+                         "more than " + std::to_string(ping_budget_.per_window()) + " PINGs in one second",
+                         Reason::protocol);
+        return false;
+      }
+      const auto pong = proto::encode_timestamp(FrameType::pong, proto::read_u64(f.payload));
+      send(std::string_view(reinterpret_cast<const char*>(pong.data()), pong.size()));
+      return !closed();
+    }
+    case FrameType::pong: {
+      const auto sent_us = static_cast<std::int64_t>(proto::read_u64(f.payload));
+      const auto now_us = now_ns() / 1000;
+      if (sent_us > 0 && sent_us <= now_us && now_us - sent_us < (std::int64_t{1} << 32)) {
+        stats_->rtt_us.store(static_cast<std::uint32_t>(now_us - sent_us), std::memory_order_relaxed);
+      }
+      return true;
+    }
+    case FrameType::data:
+      if (shard_.ctx().on_data && registered_) {
+        shard_.ctx().on_data(id_, std::string_view(reinterpret_cast<const char*>(f.payload.data()), f.payload.size()));
+      }
+      return true;
+    case FrameType::bye: {
+      proto::ParseError err;
+      const auto bye = proto::parse_bye(f.payload, err);
+      if (!bye) {
+        close_with_error(err.code, err.message, Reason::protocol);
+        return false;
+      }
+      close(Reason::bye, {}, false, bye->text.empty() ? "BYE" : "BYE: " + bye->text);
+      return false;
+    }
+    case FrameType::list:
+      on_list(proto::read_u32(f.payload));
+      return !closed();
+    case FrameType::subscribe:
+      on_subscribe();
+      return !closed();
+    case FrameType::hello:
+      close_with_error(proto::ErrorCode::handshake_required, "second HELLO on an established session",
+                       Reason::protocol);
+      return false;
+    default:
+      return true;  // unreachable: the decoder rejects unknown types
+  }
+}
+
+bool Session::on_hello(proto::Bytes payload) {
+  auto& ctx = shard_.ctx();
+  proto::ParseError err;
+  auto hello = proto::parse_hello(payload, err);
+  if (!hello) {
+    close_with_error(err.code, err.message, Reason::protocol);
+    return false;
+  }
+  if (ctx.stopping.load()) {
+    close_with_error(proto::ErrorCode::shutting_down, "server is shutting down", Reason::shutdown);
+    return false;
+  }
+  flags_ = hello->flags;
+  hb_ = negotiate(ctx.options.heartbeat, hello->interval, hello->timeout);
+  ping_budget_ = PingBudget(hb_.interval);
+  id_ = hello->id.empty() ? assigned_id(number_) : hello->id;
+  apply_socket_options(socket_.native_handle(), hb_, ctx.options.tcp_keepalive);
+
+  const bool observer = (flags_ & proto::kFlagObserver) != 0;
+  if (!observer) {
+    Registration reg{id_, peer_, std::move(hello->labels), hb_, number_, shard_.index(), stats_};
+    const auto claim = ctx.registry.claim(std::move(reg), ctx.options.duplicates);
+    if (!claim.accepted) {
+      const std::string id = std::move(id_);
+      id_.clear();
+      close_with_error(proto::ErrorCode::rejected, "client id '" + id + "' is already online", Reason::rejected);
+      return false;
+    }
+    registered_ = true;
+    if (claim.displaced) {
+      // The old connection may live on another shard: close it there.
+      auto& owner = *ctx.shards.at(claim.displaced->shard);
+      asio_post_close(owner, claim.displaced->session);
+    }
+  }
+  state_ = State::online;
+  last_ping_ = Clock::now();
+  proto::Welcome w{proto::kVersion, flags_, hb_.interval, hb_.timeout, number_, id_};
+  std::string frame;
+  proto::encode(w, frame);
+  send(frame);
+  send_ping(Clock::now());  // first RTT sample, in either heartbeat mode
+  if (observer) {
+    logger()->debug("observer connected peer={}", peer_);
+  } else {
+    logger()->info("online id={} peer={} interval={}ms timeout={}ms{}", id_, peer_, hb_.interval.count(),
+                   hb_.timeout.count(), (flags_ & proto::kFlagServerPings) != 0 ? " server-pings" : "");
+  }
+  return !closed();
+}
+
+void Session::asio_post_close(Shard& owner, std::uint64_t session_no) {
+  boost::asio::post(owner.io(), [&owner, session_no] {
+    if (auto old = owner.find(session_no)) {
+      old->close_with_bye(Reason::replaced, "a new connection with the same id took over");
+    }
+  });
+}
+
+void Session::on_list(std::uint32_t request_id) {
+  auto& registry = shard_.ctx().registry;
+  const auto clients = registry.snapshot();
+  const auto to_ms = [](std::chrono::system_clock::time_point t) {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+  };
+  proto::ListReply reply;
+  reply.request_id = request_id;
+  reply.online = static_cast<std::uint32_t>(clients.size());
+  std::size_t bytes = 0;
+  std::string frame;
+  const auto flush_chunk = [&](bool last) {
+    reply.last = last;
+    frame.clear();
+    proto::encode(reply, frame);
+    send(frame);
+    reply.entries.clear();
+    bytes = 0;
+  };
+  for (const auto& c : clients) {
+    proto::ListEntry e{c.id,
+                       c.remote,
+                       to_ms(c.since),
+                       to_ms(c.last_seen),
+                       static_cast<std::uint32_t>(c.rtt.count()),
+                       static_cast<std::uint32_t>(c.heartbeat.interval.count()),
+                       static_cast<std::uint32_t>(c.heartbeat.timeout.count()),
+                       c.labels};
+    const auto size = proto::encoded_size(e);
+    if (!reply.entries.empty() && (bytes + size > kListChunkBytes || reply.entries.size() == 65535)) {
+      flush_chunk(false);
+    }
+    bytes += size;
+    reply.entries.push_back(std::move(e));
+  }
+  flush_chunk(true);
+}
+
+void Session::on_subscribe() {
+  if (subscription_ != 0) {
+    return;
+  }
+  auto& io = shard_.io();
+  std::weak_ptr<Session> weak = weak_from_this();
+  // Events arrive on whatever thread caused them; hop to this session's thread.
+  // Posts to one io_context run in order, so the subscriber sees seq order.
+  subscription_ = shard_.ctx().registry.subscribe([&io, weak](const PresenceEvent& ev) {
+    boost::asio::post(io, [weak, ev] {
+      if (auto s = weak.lock()) {
+        s->send_event(ev);
+      }
+    });
+  });
+}
+
+}  // namespace lifeline::detail

@@ -1,0 +1,22 @@
+#pragma once
+// TCP options that make the kernel a second liveness layer under the heartbeat.
+
+#include <boost/asio/ip/tcp.hpp>
+
+#include "lifeline/heartbeat.hpp"
+
+namespace lifeline::detail {
+
+/// TCP_NODELAY (heartbeats are tiny and latency-bound); if `keepalive`,
+/// SO_KEEPALIVE probing after `interval` and TCP_USER_TIMEOUT = `timeout`, so
+/// unacknowledged writes to a vanished peer fail too. Errors are ignored: the
+/// heartbeat is the primary mechanism.
+void apply_socket_options(int fd, const Heartbeat& hb, bool keepalive);
+
+/// "host:port" (IPv6 as "[host]:port") of an endpoint.
+std::string to_string(const boost::asio::ip::tcp::endpoint& ep);
+
+/// Parses "host:port" / "[v6]:port" with a numeric host; throws std::invalid_argument naming the text.
+boost::asio::ip::tcp::endpoint parse_endpoint(const std::string& text);
+
+}  // namespace lifeline::detail
