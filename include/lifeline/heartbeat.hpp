@@ -46,19 +46,22 @@ TimePoint next_ping_due(TimePoint last_tx, TimePoint last_rx, TimePoint last_pin
   return quiet > spaced ? quiet : spaced;
 }
 
-/// PING flood guard: at most 2 x max(20, 4000 / interval_ms) PINGs in any
-/// one-second window. 16 bytes per session, no allocation.
+/// PING flood guard: a peer may send max(20, 4000 / interval_ms) PINGs per
+/// second on average, with bursts of twice that (a token bucket in GCRA form:
+/// one timestamp, no allocation). A client heartbeating at its interval uses a
+/// tenth of the budget at most.
 class PingBudget {
  public:
   explicit PingBudget(milliseconds interval = milliseconds{1000});
-  /// Counts one PING at `now_ns` (any monotonic nanosecond count); false once the budget is exceeded.
+  /// Counts one PING at `now_ns` (any monotonic nanosecond count); false if over the budget.
   bool allow(std::int64_t now_ns);
-  std::uint32_t per_window() const { return limit_; }
+  std::uint32_t per_second() const { return rate_; }
+  std::uint32_t burst() const { return 2 * rate_; }
 
  private:
-  std::int64_t window_start_ns_ = 0;
-  std::uint32_t count_ = 0;
-  std::uint32_t limit_;
+  std::int64_t tat_ns_ = 0;  // "theoretical arrival time" of the next conforming PING
+  std::int64_t spacing_ns_;  // 1 s / rate
+  std::uint32_t rate_;
 };
 
 }  // namespace lifeline

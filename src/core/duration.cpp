@@ -30,7 +30,8 @@ std::optional<std::chrono::milliseconds> parse_duration(std::string_view text) {
       if (!std::isfinite(ms) || ms > 1e12) {
         return std::nullopt;
       }
-      return std::chrono::milliseconds(static_cast<std::int64_t>(std::llround(ms)));
+      // Round up, so a non-zero duration never becomes 0 ("use the default").
+      return std::chrono::milliseconds(static_cast<std::int64_t>(std::ceil(ms - 1e-9)));
     }
   }
   return std::nullopt;

@@ -55,16 +55,19 @@ Heartbeat negotiate(const HeartbeatLimits& limits, milliseconds proposed_interva
 
 PingBudget::PingBudget(milliseconds interval) {
   const auto ms = std::max<std::int64_t>(1, interval.count());
-  limit_ = static_cast<std::uint32_t>(2 * std::max<std::int64_t>(20, 4000 / ms));
+  rate_ = static_cast<std::uint32_t>(std::max<std::int64_t>(20, 4000 / ms));
+  spacing_ns_ = 1'000'000'000 / rate_;
 }
 
 bool PingBudget::allow(std::int64_t now_ns) {
-  constexpr std::int64_t kWindowNs = 1'000'000'000;
-  if (count_ == 0 || now_ns - window_start_ns_ >= kWindowNs) {
-    window_start_ns_ = now_ns;
-    count_ = 0;
+  // GCRA: each PING pushes the theoretical arrival time one spacing ahead; a
+  // PING is refused when that time runs more than (burst - 1) spacings ahead of now.
+  const std::int64_t tat = std::max(tat_ns_, now_ns);
+  if (tat - now_ns > static_cast<std::int64_t>(burst() - 1) * spacing_ns_) {
+    return false;
   }
-  return ++count_ <= limit_;
+  tat_ns_ = tat + spacing_ns_;
+  return true;
 }
 
 }  // namespace lifeline

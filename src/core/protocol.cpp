@@ -318,14 +318,15 @@ std::optional<Hello> parse_hello(Bytes p, ParseError& err) {
   Reader r(p);
   Hello h;
   h.version = r.u8();
-  h.flags = r.u8();
-  h.interval = std::chrono::milliseconds(r.u32());
-  h.timeout = std::chrono::milliseconds(r.u32());
-  h.id = r.str16();
+  // The version decides how to read the rest, so it is checked first.
   if (r.ok() && h.version != kVersion) {
     return fail<Hello>(err, ErrorCode::unsupported_version,
                        "protocol version " + std::to_string(h.version) + " is not supported (this server speaks 1)");
   }
+  h.flags = r.u8();
+  h.interval = std::chrono::milliseconds(r.u32());
+  h.timeout = std::chrono::milliseconds(r.u32());
+  h.id = r.str16();
   if (r.ok() && (h.flags & ~kKnownFlags) != 0) {
     return fail<Hello>(err, ErrorCode::malformed, "HELLO has unknown flag bits " + std::to_string(h.flags));
   }

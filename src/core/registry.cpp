@@ -4,9 +4,23 @@
 
 namespace lifeline::detail {
 namespace {
-// Set while this thread delivers, so an event raised from inside a sink is
-// queued and delivered by the outer loop instead of re-entering.
-thread_local bool t_delivering = false;
+// The registry this thread is delivering for, so an event raised from inside
+// one of its sinks is queued and delivered by the outer loop instead of
+// re-entering. Per registry: a sink may cause events on another registry.
+thread_local const Registry* t_delivering = nullptr;
+
+// Marks this thread as delivering for `r`, restoring the previous mark on
+// scope exit even if a sink throws.
+class DeliveringMark {
+ public:
+  explicit DeliveringMark(const Registry* r) : previous_(t_delivering) { t_delivering = r; }
+  DeliveringMark(const DeliveringMark&) = delete;
+  DeliveringMark& operator=(const DeliveringMark&) = delete;
+  ~DeliveringMark() { t_delivering = previous_; }
+
+ private:
+  const Registry* previous_;
+};
 }  // namespace
 
 Registry::ClaimResult Registry::claim(Registration r, DuplicatePolicy policy) {
@@ -19,7 +33,7 @@ Registry::ClaimResult Registry::claim(Registration r, DuplicatePolicy policy) {
         return result;
       }
       result.displaced = SessionAddress{it->second.reg.shard, it->second.reg.session};
-      push_event(EventKind::takeover, Reason::replaced, r);
+      push_event(EventKind::takeover, Reason::none, r);
       // The id stays online: keep its "since", swap in the new connection.
       it->second.reg = std::move(r);
     } else {
@@ -116,7 +130,7 @@ void Registry::unsubscribe(std::uint64_t token) {
 }
 
 void Registry::deliver() {
-  if (t_delivering) {
+  if (t_delivering == this) {
     return;  // the loop below, further up this thread's stack, will deliver it
   }
   for (;;) {
@@ -124,7 +138,8 @@ void Registry::deliver() {
     if (!delivering) {
       return;  // another thread is delivering and re-checks the queue before it leaves
     }
-    t_delivering = true;
+    {
+    const DeliveringMark mark(this);
     for (;;) {
       PresenceEvent ev;
       {
@@ -139,7 +154,7 @@ void Registry::deliver() {
         sink(ev);
       }
     }
-    t_delivering = false;
+    }
     delivering.unlock();
     const std::lock_guard lock(mu_);
     if (pending_.empty()) {

@@ -67,7 +67,8 @@ class Registry {
 
   /// Sinks are called in `seq` order, one at a time, on the thread that caused
   /// the event (or one delivering on its behalf). A sink may read the registry
-  /// and cause further events; it must not block.
+  /// and cause further events; it must not block, and must not call
+  /// subscribe() or unsubscribe() (delivery holds the lock they take).
   std::uint64_t subscribe(Sink sink);
   void unsubscribe(std::uint64_t token);
 

@@ -50,7 +50,8 @@ bool Session::on_frame(const proto::Frame& f) {
     case FrameType::ping: {
       if (!ping_budget_.allow(now_ns())) {
         close_with_error(proto::ErrorCode::flood,
-                         "more than " + std::to_string(ping_budget_.per_window()) + " PINGs in one second",
+                         "PINGs faster than " + std::to_string(ping_budget_.per_second()) + "/s (burst " +
+                             std::to_string(ping_budget_.burst()) + ")",
                          Reason::protocol);
         return false;
       }
