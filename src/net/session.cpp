@@ -39,45 +39,60 @@ Session::Session(Shard& shard, Socket socket, std::uint64_t number)
   stats_->last_rx_ns.store(now.time_since_epoch().count(), std::memory_order_relaxed);
 }
 
-asio::awaitable<void> Session::run() {
-  const auto self = shared_from_this();
+void Session::start() {
   boost::system::error_code ec;
   socket_.non_blocking(true, ec);
   const auto& opts = shard_.ctx().options;
   // Until the handshake dictates the heartbeat, use the server's defaults.
   apply_socket_options(socket_.native_handle(),
                        Heartbeat{opts.heartbeat.default_interval, opts.heartbeat.default_timeout}, opts.tcp_keepalive);
-  const auto buf = shard_.rx_buffer();
-  while (socket_.is_open()) {
-    auto [wait_ec] = co_await socket_.async_wait(Socket::wait_read, asio::as_tuple(asio::use_awaitable));
-    if (wait_ec || !socket_.is_open()) {
-      break;
+  wait_readable();
+}
+
+// The one place this file steps outside coroutines: an idle session's pending
+// wait is a completion handler holding one shared_ptr (about 100 bytes in
+// Asio's op), where a suspended coroutine would hold three frames (about 1 KB).
+// Idle memory per connection is the scaling limit of a presence server.
+void Session::wait_readable() {
+  socket_.async_wait(Socket::wait_read, [self = shared_from_this()](const boost::system::error_code& ec) {
+    if (ec || !self->socket_.is_open()) {
+      self->finish();
+      return;
     }
-    for (;;) {
-      const std::size_t n = socket_.read_some(asio::buffer(buf.data(), buf.size()), ec);
-      if (ec == asio::error::would_block) {
-        break;
-      }
-      if (ec) {
-        on_eof(ec);
-        break;
-      }
-      if (state_ == State::draining) {
-        continue;  // declared dead or closing: late bytes are discarded, never revive it
-      }
-      // Any byte counts as liveness: this store is the whole cost of a heartbeat's bookkeeping.
-      stats_->last_rx_ns.store(now_ns(), std::memory_order_relaxed);
-      auto err = decoder_.feed(proto::Bytes(buf.data(), n), [this](const proto::Frame& f) { return on_frame(f); });
-      if (err) {
-        close_with_error(err->code, err->message, Reason::protocol);
-        break;
-      }
-      if (n < buf.size() || closed()) {
-        break;  // a short read drained the socket: the next edge wakes us
-      }
+    if (self->on_readable()) {
+      self->wait_readable();
+    }
+  });
+}
+
+bool Session::on_readable() {
+  const auto buf = shard_.rx_buffer();
+  boost::system::error_code ec;
+  for (;;) {
+    const std::size_t n = socket_.read_some(asio::buffer(buf.data(), buf.size()), ec);
+    if (ec == asio::error::would_block) {
+      return true;
+    }
+    if (ec) {
+      on_eof(ec);
+      return false;
+    }
+    if (state_ == State::draining) {
+      continue;  // declared dead or closing: late bytes are discarded, never revive it
+    }
+    // Any byte counts as liveness: this store is the whole cost of a heartbeat's bookkeeping.
+    stats_->last_rx_ns.store(now_ns(), std::memory_order_relaxed);
+    auto err = decoder_.feed(proto::Bytes(buf.data(), n), [this](const proto::Frame& f) { return on_frame(f); });
+    if (err) {
+      close_with_error(err->code, err->message, Reason::protocol);
+    }
+    if (state_ == State::closed) {
+      return false;
+    }
+    if (n < buf.size()) {
+      return true;  // a short read drained the socket: the next edge wakes us
     }
   }
-  finish();
 }
 
 void Session::on_eof(const boost::system::error_code& ec) {

@@ -32,8 +32,8 @@ class Session : public std::enable_shared_from_this<Session> {
 
   Session(Shard& shard, Socket socket, std::uint64_t number);
 
-  /// The read loop; ends when the connection is closed.
-  boost::asio::awaitable<void> run();
+  /// Starts reading; the session keeps itself alive until the connection closes.
+  void start();
 
   /// Called by the shard's wheel: checks deadlines, sends a server-driven PING
   /// when due; returns the next deadline, or nullopt once closed.
@@ -58,6 +58,8 @@ class Session : public std::enable_shared_from_this<Session> {
   enum class State : std::uint8_t { handshaking, online, draining, closed };
 
   // Frame handling (session_frames.cpp). Return false to stop reading.
+  void wait_readable();
+  bool on_readable();  // false once the session is closed
   bool on_frame(const proto::Frame& f);
   bool on_hello(proto::Bytes payload);
   void on_list(std::uint32_t request_id);

@@ -88,7 +88,7 @@ void Shard::adopt(Session::Socket socket) {
   }
   // The handshake deadline is this session's only wheel entry until it closes.
   wheel_.schedule(no, Clock::now() + std::min(ctx_.options.handshake_timeout, ctx_.options.heartbeat.min_timeout / 2));
-  asio::co_spawn(io_, slot.session->run(), asio::detached);
+  slot.session->start();
 }
 
 std::shared_ptr<Session> Shard::find(std::uint64_t session_no) const {
