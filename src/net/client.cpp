@@ -106,24 +106,26 @@ void Client::start() {
 }
 
 void Client::stop(std::function<void()> done) {
-  if (impl_->stopping.exchange(true)) {
+  // Set on the I/O thread, so the connection loop cannot see it and close
+  // before this BYE has been sent.
+  asio::post(impl_->ex, [impl = impl_, done = std::move(done)]() mutable {
+    impl->stopping = true;
     if (done) {
-      asio::post(impl_->ex, std::move(done));
+      impl->when_stopped.push_back(std::move(done));
     }
-    return;
-  }
-  asio::post(impl_->ex, [impl = impl_, done = std::move(done)] {
-    impl->send_bye();
+    if (impl->state == ClientState::disconnected || impl->state == ClientState::stopped) {
+      // No connection loop is running (never started, or already ended).
+      impl->set_state(ClientState::stopped, {});
+      impl->run_when_stopped();
+      return;
+    }
+    if (impl->send_bye()) {
+      return;  // the writer closes the socket once the BYE is out; the loop then ends
+    }
     impl->timer.cancel();
     if (impl->socket) {
       boost::system::error_code ec;
       impl->socket->close(ec);
-    }
-    if (impl->state == ClientState::disconnected) {
-      impl->set_state(ClientState::stopped, {});
-    }
-    if (done) {
-      done();
     }
   });
 }

@@ -38,7 +38,10 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
   bool on_frame(const proto::Frame& f);  // false: end the connection (end_reason set)
   void on_welcome(proto::Bytes payload);
   void send_frame(std::string_view frame);  // I/O thread
-  void send_bye();                           // I/O thread, best effort, immediate
+  /// I/O thread. Sends BYE if online. True if it had to queue the BYE behind a
+  /// write in flight: the writer then closes the socket once the BYE is out.
+  bool send_bye();
+  void run_when_stopped();
   void set_state(ClientState to, StateChange change);
   void set_error(std::string why);
 
@@ -78,6 +81,8 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
   std::string end_reason;
   std::string out;
   bool flushing = false;
+  bool close_after_flush = false;  // stop() queued a BYE behind a write in flight
+  std::vector<std::function<void()>> when_stopped;  // stop() callbacks, run after `stopped`
   unsigned attempts_this_outage = 0;
   std::uint64_t gen = 0;  // connection attempt number; a writer of an old one stops
   std::string current_server;

@@ -83,6 +83,15 @@ asio::awaitable<void> Client::Impl::main_loop() {
     attempts_this_outage = attempts;
   }
   set_state(ClientState::stopped, {});
+  run_when_stopped();
+}
+
+void Client::Impl::run_when_stopped() {
+  auto callbacks = std::move(when_stopped);
+  when_stopped.clear();
+  for (auto& f : callbacks) {
+    f();
+  }
 }
 
 asio::awaitable<Client::Impl::AttemptResult> Client::Impl::attempt(const tcp::endpoint& ep, const std::string& name) {
@@ -92,6 +101,7 @@ asio::awaitable<Client::Impl::AttemptResult> Client::Impl::attempt(const tcp::en
   decoder = proto::FrameDecoder(opts.max_data);
   out.clear();
   flushing = false;  // a writer of the previous attempt sees the new gen and stops
+  close_after_flush = false;
   handshaking = true;
   end_reason.clear();
   current_server = name;
@@ -315,23 +325,33 @@ asio::awaitable<void> Client::Impl::writer(std::uint64_t my_gen) {
   }
   if (my_gen == gen) {
     flushing = false;
+    if (close_after_flush && socket) {
+      // stop() queued its BYE behind this write: it is out now, so end the connection.
+      close_after_flush = false;
+      boost::system::error_code ec;
+      socket->shutdown(tcp::socket::shutdown_send, ec);
+      socket->close(ec);
+      timer.cancel();
+    }
   }
 }
 
-void Client::Impl::send_bye() {
+bool Client::Impl::send_bye() {
   if (!socket || !socket->is_open() || handshaking) {
-    return;
+    return false;
   }
   std::string frame;
   proto::encode(proto::Bye{proto::Reason::bye, ""}, frame);
   if (flushing) {
     out.append(frame);  // a write is in flight: queue behind it rather than interleave
-    return;
+    close_after_flush = true;
+    return true;
   }
   // Blocking on purpose: a few bytes into an idle socket buffer, right before close.
   boost::system::error_code ec;
   asio::write(*socket, asio::buffer(frame), ec);
   socket->shutdown(tcp::socket::shutdown_send, ec);
+  return false;
 }
 
 }  // namespace lifeline

@@ -62,6 +62,7 @@ class Session : public std::enable_shared_from_this<Session> {
   bool on_readable();  // false once the session is closed
   bool on_frame(const proto::Frame& f);
   bool on_hello(proto::Bytes payload);
+  bool peer_has_closed();  // EOF already queued behind what was read
   void on_list(std::uint32_t request_id);
   void on_subscribe();
   void on_eof(const boost::system::error_code& ec);

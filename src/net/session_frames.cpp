@@ -4,6 +4,7 @@
 
 #include <boost/asio/post.hpp>
 #include <cstdio>
+#include <sys/socket.h>
 
 #include "lifeline/log.hpp"
 #include "server_context.hpp"
@@ -115,6 +116,12 @@ bool Session::on_hello(proto::Bytes payload) {
   id_ = hello->id.empty() ? assigned_id(number_) : hello->id;
   apply_socket_options(socket_.native_handle(), hb_, ctx.options.tcp_keepalive);
 
+  // A client whose handshake timed out (say, while this server was frozen)
+  // has closed already; its stale HELLO must not take over its live session.
+  if (peer_has_closed()) {
+    close(Reason::closed, {}, false, "peer closed before its HELLO was processed");
+    return false;
+  }
   const bool observer = (flags_ & proto::kFlagObserver) != 0;
   if (!observer) {
     Registration reg{id_, peer_, std::move(hello->labels), hb_, number_, shard_.index(), stats_};
@@ -134,18 +141,25 @@ bool Session::on_hello(proto::Bytes payload) {
   }
   state_ = State::online;
   last_ping_ = Clock::now();
-  proto::Welcome w{proto::kVersion, flags_, hb_.interval, hb_.timeout, number_, id_};
-  std::string frame;
-  proto::encode(w, frame);
-  send(frame);
-  send_ping(Clock::now());  // first RTT sample, in either heartbeat mode
+  // Logged before WELCOME goes out, so a failing write logs after it.
   if (observer) {
     logger()->debug("observer connected peer={}", peer_);
   } else {
     logger()->info("online id={} peer={} interval={}ms timeout={}ms{}", id_, peer_, hb_.interval.count(),
                    hb_.timeout.count(), (flags_ & proto::kFlagServerPings) != 0 ? " server-pings" : "");
   }
+  proto::Welcome w{proto::kVersion, flags_, hb_.interval, hb_.timeout, number_, id_};
+  std::string frame;
+  proto::encode(w, frame);
+  send(frame);
+  send_ping(Clock::now());  // first RTT sample, in either heartbeat mode
   return !closed();
+}
+
+bool Session::peer_has_closed() {
+  char byte = 0;
+  const auto n = ::recv(socket_.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  return n == 0;
 }
 
 void Session::asio_post_close(Shard& owner, std::uint64_t session_no) {

@@ -54,7 +54,10 @@ void Shard::start_ticking() {
         for (;;) {
           timer_.expires_at(wheel_.next_due());
           auto [ec] = co_await timer_.async_wait(asio::as_tuple(asio::use_awaitable));
-          if (ec) {
+          // cancel() cannot stop a wait whose completion is already queued, so
+          // the loop also checks the flag: otherwise it would re-arm forever
+          // and the thread would never finish.
+          if (ec || stopped_) {
             co_return;
           }
           wheel_.advance(Clock::now(), [this](std::uint64_t no, Clock::time_point now) { return visit(no, now); });
@@ -125,6 +128,7 @@ void Shard::close_all(Reason reason) {
   for (const auto& s : live) {
     s->close_with_bye(reason, "server is shutting down");
   }
+  stopped_ = true;
   timer_.cancel();
 }
 

@@ -69,6 +69,7 @@ class Shard {
   std::vector<Slot> slots_;
   std::vector<std::uint32_t> free_;
   std::vector<std::uint8_t> rx_;
+  bool stopped_ = false;  // close_all() ran: the tick loop ends
 };
 
 /// Session numbers carry their location: shard (8 bits), slot generation (24
