@@ -152,6 +152,7 @@ class Client:
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.timeout, self.reader, self.backlog = timeout, FrameReader(), collections.deque()
         self.welcome, self.pings_answered = None, 0
+        self.answer_pings = True  # section 4: either side answers every PING it receives
 
     @property
     def local(self):
@@ -161,12 +162,18 @@ class Client:
         self.sock.sendall(encode(ftype, **fields))
 
     def recv_frame(self, timeout=None):
-        """Next frame as a dict, None on EOF; socket.timeout if none arrives in time."""
+        """Next frame as a dict, None on EOF; socket.timeout if none arrives in time.
+        PINGs are answered and skipped unless answer_pings is False."""
         deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
         while True:
             frame = self.reader.next()
             if frame:
-                return decode(*frame)
+                f = decode(*frame)
+                if f["type"] == PING and self.answer_pings:
+                    self.send(PONG, t_us=f["t_us"])
+                    self.pings_answered += 1
+                    continue
+                return f
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise socket.timeout("no frame within %.2f s" % (self.timeout if timeout is None else timeout))
