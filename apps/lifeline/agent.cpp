@@ -104,9 +104,7 @@ void run_agent(const AgentArgs& args) {
     const std::string id = args.count == 1 ? args.id : args.id + "-" + std::to_string(i);
     auto client = std::make_unique<Client>(io.get_executor(), to_options(args, id));
     Client* raw = client.get();
-    client->on_state([&args, id, raw](const StateChange& c) {
-      print_change(args, id.empty() ? raw->id() : id, c);
-    });
+    client->on_state([&args, id, raw](const StateChange& c) { print_change(args, id.empty() ? raw->id() : id, c); });
     clients.push_back(std::move(client));
   }
   for (auto& c : clients) {
@@ -143,17 +141,20 @@ void register_agent(CLI::App& app) {
   auto* cmd = app.add_subcommand("agent", "stay connected to a server, heartbeat, reconnect, print state changes");
   auto args = std::make_shared<AgentArgs>();
   cmd->add_option("--id,-i", args->id, "client id (empty: the server assigns one); with --count, the id prefix");
-  cmd->add_option("--server,-s", args->servers, "server HOST:PORT; several (comma-separated or repeated) are tried in turn")
+  cmd->add_option("--server,-s", args->servers,
+                  "server HOST:PORT; several (comma-separated or repeated) are tried in turn")
       ->capture_default_str();
   cmd->add_option("--interval", args->interval, "proposed heartbeat interval (0ms = server default)")
       ->capture_default_str();
-  cmd->add_option("--timeout", args->timeout, "proposed liveness timeout (0ms = server default)")->capture_default_str();
+  cmd->add_option("--timeout", args->timeout, "proposed liveness timeout (0ms = server default)")
+      ->capture_default_str();
   cmd->add_flag("--server-pings", args->server_pings, "let the server drive the heartbeat; only answer its PINGs");
   cmd->add_option("--label", args->labels, "label key=value shown in the online list (repeatable)");
   cmd->add_option("--backoff-base", args->backoff_base, "first reconnect window")->capture_default_str();
   cmd->add_option("--backoff-cap", args->backoff_cap, "largest reconnect window")->capture_default_str();
   cmd->add_option("--backoff-factor", args->backoff_factor, "window growth per failed attempt")->capture_default_str();
-  cmd->add_option("--connect-timeout", args->connect_timeout, "limit on each connect + handshake")->capture_default_str();
+  cmd->add_option("--connect-timeout", args->connect_timeout, "limit on each connect + handshake")
+      ->capture_default_str();
   cmd->add_option("--count,-n", args->count, "run this many clients (ids PREFIX-0..N-1) on one thread")
       ->capture_default_str();
   cmd->add_flag("--json", args->json, "one JSON object per state change");

@@ -1,10 +1,10 @@
 // lifeline serve: the presence server, configured by flags and/or a TOML file.
 
 #include <spdlog/spdlog.h>
+#include <toml++/toml.h>
 
 #include <fstream>
 #include <iostream>
-#include <toml++/toml.h>
 
 #include "common.hpp"
 #include "lifeline/log.hpp"
@@ -129,7 +129,8 @@ void register_serve(CLI::App& app) {
   auto args = std::make_shared<ServeArgs>();
   cmd->add_option("--listen,-l", args->listen, "address HOST:PORT to listen on (repeatable; port 0 = any free port)")
       ->capture_default_str();
-  cmd->add_option("--threads,-t", args->threads, "I/O threads, each with its own sessions and timing wheel (0 = one per core)")
+  cmd->add_option("--threads,-t", args->threads,
+                  "I/O threads, each with its own sessions and timing wheel (0 = one per core)")
       ->capture_default_str();
   cmd->add_option("--interval", args->interval, "default heartbeat interval (clients may propose their own)")
       ->capture_default_str();

@@ -29,7 +29,8 @@ ClientOptions observer_options(const ToolOptions& t) {
 
 std::string ago(std::int64_t then_ms) {
   const auto now_ms =
-      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count();
   return format_duration(std::chrono::milliseconds(std::max<std::int64_t>(0, now_ms - then_ms))) + " ago";
 }
 

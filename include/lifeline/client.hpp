@@ -57,8 +57,8 @@ struct ClientOptions {
 struct StateChange {
   ClientState from = ClientState::disconnected;
   ClientState to = ClientState::disconnected;
-  std::string server;  ///< endpoint of the (new) connection, or the one lost
-  std::string reason;  ///< why the connection was lost, for `reconnecting`
+  std::string server;                     ///< endpoint of the (new) connection, or the one lost
+  std::string reason;                     ///< why the connection was lost, for `reconnecting`
   std::chrono::milliseconds interval{0};  ///< negotiated, for `online`
   std::chrono::milliseconds timeout{0};
   unsigned attempts = 0;  ///< connection attempts this outage took, for `online`

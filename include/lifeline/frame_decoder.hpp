@@ -46,9 +46,9 @@ class FrameDecoder {
   std::uint32_t max_data_;
   std::array<std::uint8_t, kHeaderSize> header_{};
   std::uint8_t header_fill_ = 0;
-  bool in_payload_ = false;   // header complete, payload being collected in partial_
+  bool in_payload_ = false;  // header complete, payload being collected in partial_
   bool poisoned_ = false;
-  std::uint32_t want_ = 0;    // payload length of the frame in progress
+  std::uint32_t want_ = 0;  // payload length of the frame in progress
   std::vector<std::uint8_t> partial_;
 };
 

@@ -26,8 +26,7 @@ class TimingWheel {
 
   /// `tick` is the resolution; `slots * tick` is the horizon beyond which a
   /// key is parked in the last slot and re-checked when it comes round.
-  TimingWheel(duration tick, std::size_t slots, time_point start)
-      : tick_(tick), slots_(slots), due_(start + tick) {}
+  TimingWheel(duration tick, std::size_t slots, time_point start) : tick_(tick), slots_(slots), due_(start + tick) {}
 
   void schedule(std::uint64_t key, time_point deadline) {
     slots_[slot_for(deadline)].push_back(key);

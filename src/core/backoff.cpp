@@ -10,8 +10,8 @@ std::string BackoffPolicy::validate() const {
     return "backoff base must be positive";
   }
   if (cap < base) {
-    return "backoff cap (" + std::to_string(cap.count()) + " ms) is below its base (" +
-           std::to_string(base.count()) + " ms)";
+    return "backoff cap (" + std::to_string(cap.count()) + " ms) is below its base (" + std::to_string(base.count()) +
+           " ms)";
   }
   if (!(factor >= 1.0) || factor > 100.0) {
     return "backoff factor must be in [1, 100]";

@@ -7,8 +7,8 @@
 namespace lifeline::proto {
 namespace {
 
-constexpr std::array<std::string_view, 10> kReasonNames = {
-    "none", "bye", "closed", "reset", "timeout", "replaced", "kicked", "shutdown", "rejected", "protocol"};
+constexpr std::array<std::string_view, 10> kReasonNames = {"none",     "bye",    "closed",   "reset",    "timeout",
+                                                           "replaced", "kicked", "shutdown", "rejected", "protocol"};
 constexpr std::array<std::string_view, 11> kErrorNames = {"",
                                                           "malformed",
                                                           "too_large",

@@ -64,8 +64,8 @@ bool Registry::release(std::string_view id, std::uint64_t session, Reason reason
 }
 
 void Registry::push_event(EventKind kind, Reason reason, const Registration& reg) {
-  pending_.push_back(PresenceEvent{++seq_, kind, reason, std::chrono::system_clock::now(), reg.id, reg.remote,
-                                   reg.session});
+  pending_.push_back(
+      PresenceEvent{++seq_, kind, reason, std::chrono::system_clock::now(), reg.id, reg.remote, reg.session});
 }
 
 OnlineClient Registry::view(const Entry& e) const {
@@ -81,8 +81,8 @@ OnlineClient Registry::view(const Entry& e) const {
     const auto rx = std::chrono::steady_clock::time_point(
         std::chrono::nanoseconds(e.reg.stats->last_rx_ns.load(std::memory_order_relaxed)));
     const auto ago = std::chrono::steady_clock::now() - rx;
-    c.last_seen = std::chrono::system_clock::now() -
-                  std::chrono::duration_cast<std::chrono::system_clock::duration>(ago);
+    c.last_seen =
+        std::chrono::system_clock::now() - std::chrono::duration_cast<std::chrono::system_clock::duration>(ago);
     c.rtt = std::chrono::microseconds(e.reg.stats->rtt_us.load(std::memory_order_relaxed));
   }
   return c;
@@ -139,21 +139,21 @@ void Registry::deliver() {
       return;  // another thread is delivering and re-checks the queue before it leaves
     }
     {
-    const DeliveringMark mark(this);
-    for (;;) {
-      PresenceEvent ev;
-      {
-        const std::lock_guard lock(mu_);
-        if (pending_.empty()) {
-          break;
+      const DeliveringMark mark(this);
+      for (;;) {
+        PresenceEvent ev;
+        {
+          const std::lock_guard lock(mu_);
+          if (pending_.empty()) {
+            break;
+          }
+          ev = std::move(pending_.front());
+          pending_.pop_front();
         }
-        ev = std::move(pending_.front());
-        pending_.pop_front();
+        for (auto& [token, sink] : sinks_) {
+          sink(ev);
+        }
       }
-      for (auto& [token, sink] : sinks_) {
-        sink(ev);
-      }
-    }
     }
     delivering.unlock();
     const std::lock_guard lock(mu_);

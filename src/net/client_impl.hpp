@@ -2,13 +2,13 @@
 // Client internals. All members marked "I/O thread" are touched only from the
 // client's executor; the rest are guarded by `mu` or atomic.
 
+#include <array>
+#include <atomic>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <array>
-#include <atomic>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -81,7 +81,7 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
   std::string end_reason;
   std::string out;
   bool flushing = false;
-  bool close_after_flush = false;  // stop() queued a BYE behind a write in flight
+  bool close_after_flush = false;                   // stop() queued a BYE behind a write in flight
   std::vector<std::function<void()>> when_stopped;  // stop() callbacks, run after `stopped`
   unsigned attempts_this_outage = 0;
   std::uint64_t gen = 0;  // connection attempt number; a writer of an old one stops

@@ -127,8 +127,10 @@ void Server::start() {
       acceptor->listen(asio::socket_base::max_listen_connections, ec);
     }
     if (ec) {
-      ctx.shards.clear();
+      // Acceptors first: they live on shard 0's io_context.
+      acceptor.reset();
       impl_->acceptors.clear();
+      ctx.shards.clear();
       throw std::system_error(ec, "cannot listen on " + text);
     }
     impl_->ports.push_back(acceptor->local_endpoint().port());

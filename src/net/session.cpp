@@ -110,8 +110,7 @@ void Session::on_eof(const boost::system::error_code& ec) {
 
 std::optional<Session::Clock::time_point> Session::on_wheel(Clock::time_point now) {
   switch (state_) {
-    case State::closed:
-      return std::nullopt;
+    case State::closed: return std::nullopt;
     case State::draining:
       if (now >= deadline_) {
         finish();
@@ -130,8 +129,7 @@ std::optional<Session::Clock::time_point> Session::on_wheel(Clock::time_point no
       const auto soon = now + shard_.ctx().options.heartbeat.min_timeout / 2;
       return std::min(deadline_, soon);
     }
-    case State::online:
-      break;
+    case State::online: break;
   }
   const auto last_rx = Clock::time_point(Clock::duration(stats_->last_rx_ns.load(std::memory_order_relaxed)));
   const auto expiry = last_rx + hb_.timeout;
@@ -156,8 +154,8 @@ std::optional<Session::Clock::time_point> Session::on_wheel(Clock::time_point no
 }
 
 void Session::send_ping(Clock::time_point now) {
-  const auto t = static_cast<std::uint64_t>(
-      std::chrono::duration_cast<std::chrono::microseconds>(now.time_since_epoch()).count());
+  const auto t =
+      static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(now.time_since_epoch()).count());
   const auto frame = proto::encode_timestamp(proto::FrameType::ping, t);
   send(std::string_view(reinterpret_cast<const char*>(frame.data()), frame.size()));
   last_ping_ = now;
@@ -172,10 +170,10 @@ void Session::send(std::string_view frame) {
   }
   if (out_.size() > shard_.ctx().options.max_outbound) {
     out_.clear();
-    close_with_error(proto::ErrorCode::slow_consumer,
-                     "peer does not read: more than " + std::to_string(shard_.ctx().options.max_outbound) +
-                         " bytes unsent",
-                     Reason::reset);
+    close_with_error(
+        proto::ErrorCode::slow_consumer,
+        "peer does not read: more than " + std::to_string(shard_.ctx().options.max_outbound) + " bytes unsent",
+        Reason::reset);
   }
 }
 

@@ -1,10 +1,10 @@
 // What a server session does with each frame it receives (docs/protocol.md).
 
 #include <spdlog/spdlog.h>
+#include <sys/socket.h>
 
 #include <boost/asio/post.hpp>
 #include <cstdio>
-#include <sys/socket.h>
 
 #include "lifeline/log.hpp"
 #include "server_context.hpp"
@@ -36,8 +36,7 @@ bool Session::on_frame(const proto::Frame& f) {
                        "frame type " + std::string(proto::to_string(f.type)) + " is never sent to a server",
                        Reason::protocol);
       return false;
-    default:
-      break;
+    default: break;
   }
   if (state_ == State::handshaking) {
     if (f.type != FrameType::hello) {
@@ -83,18 +82,13 @@ bool Session::on_frame(const proto::Frame& f) {
       close(Reason::bye, {}, false, bye->text.empty() ? "BYE" : "BYE: " + bye->text);
       return false;
     }
-    case FrameType::list:
-      on_list(proto::read_u32(f.payload));
-      return !closed();
-    case FrameType::subscribe:
-      on_subscribe();
-      return !closed();
+    case FrameType::list: on_list(proto::read_u32(f.payload)); return !closed();
+    case FrameType::subscribe: on_subscribe(); return !closed();
     case FrameType::hello:
       close_with_error(proto::ErrorCode::handshake_required, "second HELLO on an established session",
                        Reason::protocol);
       return false;
-    default:
-      return true;  // unreachable: the decoder rejects unknown types
+    default: return true;  // unreachable: the decoder rejects unknown types
   }
 }
 
@@ -140,7 +134,6 @@ bool Session::on_hello(proto::Bytes payload) {
     }
   }
   state_ = State::online;
-  last_ping_ = Clock::now();
   // Logged before WELCOME goes out, so a failing write logs after it.
   if (observer) {
     logger()->debug("observer connected peer={}", peer_);
@@ -151,8 +144,15 @@ bool Session::on_hello(proto::Bytes payload) {
   proto::Welcome w{proto::kVersion, flags_, hb_.interval, hb_.timeout, number_, id_};
   std::string frame;
   proto::encode(w, frame);
+  // The first RTT probe rides in the same write as WELCOME: one syscall, and a
+  // client that reads WELCOME has the PING too (a later segment left unread
+  // would turn the client's close into a reset).
+  last_ping_ = Clock::now();
+  const auto t = static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::microseconds>(last_ping_.time_since_epoch()).count());
+  const auto ping = proto::encode_timestamp(proto::FrameType::ping, t);
+  frame.append(reinterpret_cast<const char*>(ping.data()), ping.size());
   send(frame);
-  send_ping(Clock::now());  // first RTT sample, in either heartbeat mode
   return !closed();
 }
 

@@ -1,5 +1,7 @@
 #include "shard.hpp"
 
+#include <spdlog/spdlog.h>
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -7,8 +9,6 @@
 
 #include "lifeline/log.hpp"
 #include "server_context.hpp"
-
-#include <spdlog/spdlog.h>
 
 namespace lifeline::detail {
 namespace asio = boost::asio;
@@ -20,11 +20,7 @@ constexpr std::size_t kReadBuffer = 64 * 1024;
 }  // namespace
 
 Shard::Shard(ServerContext& ctx, std::uint32_t index)
-    : ctx_(ctx),
-      index_(index),
-      wheel_(ctx.options.tick, kWheelSlots, Clock::now()),
-      timer_(io_),
-      rx_(kReadBuffer) {}
+    : ctx_(ctx), index_(index), wheel_(ctx.options.tick, kWheelSlots, Clock::now()), timer_(io_), rx_(kReadBuffer) {}
 
 Shard::~Shard() { join(); }
 
