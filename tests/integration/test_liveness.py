@@ -64,10 +64,19 @@ def _stop_and_measure(env, srv, w, a, online, timeout_ms):
     off = w.wait_event("offline", a.id, 3, start=wmark)
     check(off["reason"] == "timeout", "offline reason %r, expected timeout", off["reason"])
     check(off["remote"] == online["remote"], "offline for remote %s, expected %s", off["remote"], online["remote"])
-    check(last_seen is not None, "no ls poll saw the stopped agent before it went offline (%d polls)", polls)
-    from_last, from_stop = off["at_ms"] - last_seen, off["at_ms"] - t_stop
+    from_stop = off["at_ms"] - t_stop
+    if last_seen is not None:
+        from_last, source = off["at_ms"] - last_seen, "ls last_seen_ms, %d polls" % polls
+    else:
+        # A slow machine (or a sanitizer build) may not fit an `ls` into the window between
+        # SIGSTOP and the offline event; then take the silence the server itself measured.
+        # The SIGSTOP-based bound checked by the caller stays independent of the server.
+        line = srv.wait_log(r"offline id=%s peer=%s reason=timeout \(nothing received for \d+ ms"
+                            % (re.escape(a.id), re.escape(online["remote"])), 2)
+        from_last = int(re.search(r"nothing received for (\d+) ms", line).group(1))
+        source = "server log; no ls poll fit in the window"
     log("SIGSTOP -> offline reason=timeout (timeout %d ms): %.0f ms after the agent's last byte "
-        "(ls last_seen_ms, %d polls), %.0f ms after SIGSTOP", timeout_ms, from_last, polls, from_stop)
+        "(%s), %.0f ms after SIGSTOP", timeout_ms, from_last, source, from_stop)
     return off, from_last, from_stop
 
 
