@@ -50,22 +50,51 @@ void Session::start() {
 }
 
 // The one place this file steps outside coroutines: an idle session's pending
-// wait is a completion handler holding one shared_ptr (about 100 bytes in
+// read is a completion handler holding one shared_ptr (about 100 bytes in
 // Asio's op), where a suspended coroutine would hold three frames (about 1 KB).
 // Idle memory per connection is the scaling limit of a presence server.
+//
+// The read targets a 16-byte buffer inside the session, which a whole PING
+// (13 bytes) fits. async_read_some is "speculative" in Asio's reactor: once a
+// short read has drained the socket, re-arming only queues the op, with no
+// syscall, whereas async_wait re-arms with epoll_ctl(MOD) every time. So a
+// heartbeat costs exactly one recv and one send.
 void Session::wait_readable() {
-  socket_.async_wait(Socket::wait_read, [self = shared_from_this()](const boost::system::error_code& ec) {
-    if (ec || !self->socket_.is_open()) {
+  socket_.async_read_some(asio::buffer(head_), [self = shared_from_this()](const boost::system::error_code& ec,
+                                                                             std::size_t n) {
+    if (ec == asio::error::operation_aborted || !self->socket_.is_open()) {
       self->finish();
       return;
     }
-    if (self->on_readable()) {
-      self->wait_readable();
+    if (ec) {
+      self->on_eof(ec);
+      return;
     }
+    if (!self->consume(proto::Bytes(self->head_.data(), n))) {
+      return;
+    }
+    // A full head buffer means more may be waiting: drain it through the shard's buffer.
+    if (n == self->head_.size() && !self->drain()) {
+      return;
+    }
+    self->wait_readable();
   });
 }
 
-bool Session::on_readable() {
+bool Session::consume(proto::Bytes bytes) {
+  if (state_ == State::draining) {
+    return true;  // declared dead or closing: late bytes are discarded, never revive it
+  }
+  // Any byte counts as liveness: this store is the whole cost of a heartbeat's bookkeeping.
+  stats_->last_rx_ns.store(now_ns(), std::memory_order_relaxed);
+  auto err = decoder_.feed(bytes, [this](const proto::Frame& f) { return on_frame(f); });
+  if (err) {
+    close_with_error(err->code, err->message, Reason::protocol);
+  }
+  return state_ != State::closed;
+}
+
+bool Session::drain() {
   const auto buf = shard_.rx_buffer();
   boost::system::error_code ec;
   for (;;) {
@@ -77,20 +106,11 @@ bool Session::on_readable() {
       on_eof(ec);
       return false;
     }
-    if (state_ == State::draining) {
-      continue;  // declared dead or closing: late bytes are discarded, never revive it
-    }
-    // Any byte counts as liveness: this store is the whole cost of a heartbeat's bookkeeping.
-    stats_->last_rx_ns.store(now_ns(), std::memory_order_relaxed);
-    auto err = decoder_.feed(proto::Bytes(buf.data(), n), [this](const proto::Frame& f) { return on_frame(f); });
-    if (err) {
-      close_with_error(err->code, err->message, Reason::protocol);
-    }
-    if (state_ == State::closed) {
+    if (!consume(proto::Bytes(buf.data(), n))) {
       return false;
     }
     if (n < buf.size()) {
-      return true;  // a short read drained the socket: the next edge wakes us
+      return true;  // a short read drained the socket
     }
   }
 }

@@ -3,13 +3,15 @@
 // alive by its own coroutine while that runs); referenced elsewhere only by
 // session number. Runs entirely on its shard's thread.
 //
-// Read path: wait for readability, then one non-blocking read into the shard's
-// scratch buffer. A heartbeat therefore costs one wakeup, one read, one
-// timestamp store and one write of a 13-byte PONG: no timer, no allocation.
+// Read path: a pending read into a 16-byte buffer in the session (more is
+// drained through the shard's scratch buffer). A heartbeat therefore costs one
+// wakeup, one read, one timestamp store and one write of a 13-byte PONG: no
+// timer, no allocation, no epoll_ctl.
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -59,7 +61,8 @@ class Session : public std::enable_shared_from_this<Session> {
 
   // Frame handling (session_frames.cpp). Return false to stop reading.
   void wait_readable();
-  bool on_readable();  // false once the session is closed
+  bool consume(proto::Bytes bytes);  // false once the session is closed
+  bool drain();                      // reads until the socket is empty; false once closed
   bool on_frame(const proto::Frame& f);
   bool on_hello(proto::Bytes payload);
   bool peer_has_closed();  // EOF already queued behind what was read
@@ -92,6 +95,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::string id_;
   std::string peer_;
   std::string out_;  // unsent output; empty (and unallocated) when the socket keeps up
+  std::array<std::uint8_t, 16> head_{};  // target of the pending read: a whole PING fits
 };
 
 }  // namespace lifeline::detail
