@@ -6,7 +6,9 @@
 #include "common.hpp"
 #include "lifeline/log.hpp"
 
-int main(int argc, char** argv) {
+namespace {
+
+int run(int argc, char** argv) {
   // Termination signals are taken synchronously by sigwait() in the thread
   // that waits for them; block them before any thread starts so none inherits them.
   sigset_t set;
@@ -52,4 +54,16 @@ int main(int argc, char** argv) {
     return 1;
   }
   return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (...) {
+    // Everything expected is handled in run(); this only keeps an exception
+    // thrown while reporting one from escaping main.
+    return 1;
+  }
 }

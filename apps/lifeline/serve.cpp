@@ -46,7 +46,9 @@ void apply_config(CLI::App& cmd, const std::string& path) {
     const std::string name(key.str());
     CLI::Option* opt = name == "config" ? nullptr : cmd.get_option_no_throw("--" + name);
     if (opt == nullptr) {
-      throw UsageError("config file " + path + ": unknown key '" + name + "' (see lifeline serve --help)");
+      throw UsageError(
+          "config file " + path + ": unknown key '" + name +
+          "' (see lifeline serve --help)");  // NOLINT(performance-inefficient-string-concatenation): error path
     }
     if (opt->count() > 0) {
       continue;
@@ -58,9 +60,11 @@ void apply_config(CLI::App& cmd, const std::string& path) {
       } else if (auto i = n.value<std::int64_t>()) {
         items.push_back(std::to_string(*i));
       } else if (auto b = n.value<bool>()) {
-        items.push_back(*b ? "true" : "false");
+        items.emplace_back(*b ? "true" : "false");
       } else {
-        throw UsageError("config file " + path + ": key '" + name + "' must be a string, integer or boolean");
+        throw UsageError("config file " + path + ": key '" +
+                         name +  // NOLINT(performance-inefficient-string-concatenation)
+                         "' must be a string, integer or boolean");
       }
     };
     if (const auto* arr = value.as_array()) {

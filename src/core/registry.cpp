@@ -68,7 +68,7 @@ void Registry::push_event(EventKind kind, Reason reason, const Registration& reg
       PresenceEvent{++seq_, kind, reason, std::chrono::system_clock::now(), reg.id, reg.remote, reg.session});
 }
 
-OnlineClient Registry::view(const Entry& e) const {
+OnlineClient Registry::view(const Entry& e) {
   OnlineClient c;
   c.id = e.reg.id;
   c.remote = e.reg.remote;

@@ -77,7 +77,7 @@ class Registry {
     Registration reg;
     std::chrono::system_clock::time_point since;
   };
-  OnlineClient view(const Entry& e) const;
+  static OnlineClient view(const Entry& e);
   void push_event(EventKind kind, Reason reason, const Registration& reg);  // mu_ held
   void deliver();
 

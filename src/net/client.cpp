@@ -1,12 +1,15 @@
 // lifeline::Client: the public, thread-safe face; it posts everything to the
 // client's executor where client_session.cpp runs the connection loop.
 
+#include <spdlog/spdlog.h>
+
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
 #include <stdexcept>
 
 #include "client_impl.hpp"
+#include "lifeline/log.hpp"
 #include "socket_options.hpp"
 
 namespace lifeline {
@@ -85,10 +88,16 @@ Client::Client(asio::any_io_executor executor, ClientOptions options)
 
 Client::~Client() {
   impl_->silenced = true;
-  stop();
-  if (impl_->thread.joinable()) {
-    impl_->work.reset();
-    impl_->thread.join();
+  try {
+    stop();
+    if (impl_->thread.joinable()) {
+      impl_->work.reset();
+      impl_->thread.join();
+    }
+  } catch (const std::exception& e) {
+    // A destructor must not throw; a failure here (out of memory, a thread
+    // error) is only worth a log line.
+    logger()->error("stopping a client failed: {}", e.what());
   }
 }
 

@@ -86,7 +86,7 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
   unsigned attempts_this_outage = 0;
   std::uint64_t gen = 0;  // connection attempt number; a writer of an old one stops
   std::string current_server;
-  std::array<std::uint8_t, 16 * 1024> rx{};
+  std::array<std::uint8_t, std::size_t{16} * 1024> rx{};
 };
 
 }  // namespace lifeline

@@ -120,8 +120,8 @@ asio::awaitable<Client::Impl::AttemptResult> Client::Impl::attempt(const tcp::en
     socket->close(ignored);
     co_return result;
   }
-  const Heartbeat proposed{opts.interval.count() ? opts.interval : std::chrono::milliseconds(10'000),
-                           opts.timeout.count() ? opts.timeout : std::chrono::milliseconds(30'000)};
+  const Heartbeat proposed{opts.interval.count() != 0 ? opts.interval : std::chrono::milliseconds(10'000),
+                           opts.timeout.count() != 0 ? opts.timeout : std::chrono::milliseconds(30'000)};
   detail::apply_socket_options(socket->native_handle(), proposed, opts.tcp_keepalive);
   proto::Hello hello;
   hello.flags = static_cast<std::uint8_t>((opts.server_pings ? proto::kFlagServerPings : 0) |

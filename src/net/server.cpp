@@ -100,7 +100,13 @@ Server::Server(ServerOptions options) {
   impl_ = std::make_unique<Impl>(std::move(options));
 }
 
-Server::~Server() { stop(); }
+Server::~Server() {
+  try {
+    stop();
+  } catch (const std::exception& e) {
+    logger()->error("stopping the server failed: {}", e.what());  // a destructor must not throw
+  }
+}
 
 void Server::start() {
   const std::lock_guard lock(impl_->mu);

@@ -60,25 +60,25 @@ void Session::start() {
 // syscall, whereas async_wait re-arms with epoll_ctl(MOD) every time. So a
 // heartbeat costs exactly one recv and one send.
 void Session::wait_readable() {
-  socket_.async_read_some(asio::buffer(head_), [self = shared_from_this()](const boost::system::error_code& ec,
-                                                                             std::size_t n) {
-    if (ec == asio::error::operation_aborted || !self->socket_.is_open()) {
-      self->finish();
-      return;
-    }
-    if (ec) {
-      self->on_eof(ec);
-      return;
-    }
-    if (!self->consume(proto::Bytes(self->head_.data(), n))) {
-      return;
-    }
-    // A full head buffer means more may be waiting: drain it through the shard's buffer.
-    if (n == self->head_.size() && !self->drain()) {
-      return;
-    }
-    self->wait_readable();
-  });
+  socket_.async_read_some(asio::buffer(head_),
+                          [self = shared_from_this()](const boost::system::error_code& ec, std::size_t n) {
+                            if (ec == asio::error::operation_aborted || !self->socket_.is_open()) {
+                              self->finish();
+                              return;
+                            }
+                            if (ec) {
+                              self->on_eof(ec);
+                              return;
+                            }
+                            if (!self->consume(proto::Bytes(self->head_.data(), n))) {
+                              return;
+                            }
+                            // A full head buffer means more may be waiting: drain it through the shard's buffer.
+                            if (n == self->head_.size() && !self->drain()) {
+                              return;
+                            }
+                            self->wait_readable();
+                          });
 }
 
 bool Session::consume(proto::Bytes bytes) {
@@ -271,7 +271,7 @@ void Session::close_with_bye(Reason reason, std::string_view text) {
   close(reason, std::move(frame), reason != Reason::shutdown, text);
 }
 
-void Session::close(Reason reason, std::string final_frame, bool drain, std::string_view cause) {
+void Session::close(Reason reason, const std::string& final_frame, bool drain, std::string_view cause) {
   if (state_ == State::closed || state_ == State::draining) {
     return;
   }

@@ -8,10 +8,10 @@
 // wakeup, one read, one timestamp store and one write of a 13-byte PONG: no
 // timer, no allocation, no epoll_ctl.
 
+#include <array>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <array>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -44,7 +44,7 @@ class Session : public std::enable_shared_from_this<Session> {
   /// Closes with `reason`. `final_frame` (ERROR or BYE, encoded) is sent first,
   /// best effort. With `drain`, the write side is shut and input is discarded
   /// for a moment so that the final frame is not destroyed by a reset.
-  void close(Reason reason, std::string final_frame, bool drain, std::string_view cause);
+  void close(Reason reason, const std::string& final_frame, bool drain, std::string_view cause);
   void close_with_error(proto::ErrorCode code, const std::string& message, Reason reason);
   void close_with_bye(Reason reason, std::string_view text);
 
@@ -75,7 +75,7 @@ class Session : public std::enable_shared_from_this<Session> {
   bool write(std::string_view frame);  // false if the socket failed (session then closed)
   boost::asio::awaitable<void> flush();
   void finish();  // hard close: socket closed, slab slot freed
-  std::int64_t now_ns() const { return Clock::now().time_since_epoch().count(); }
+  static std::int64_t now_ns() { return Clock::now().time_since_epoch().count(); }
 
   Shard& shard_;
   Socket socket_;
@@ -94,7 +94,7 @@ class Session : public std::enable_shared_from_this<Session> {
   proto::FrameDecoder decoder_;
   std::string id_;
   std::string peer_;
-  std::string out_;  // unsent output; empty (and unallocated) when the socket keeps up
+  std::string out_;                      // unsent output; empty (and unallocated) when the socket keeps up
   std::array<std::uint8_t, 16> head_{};  // target of the pending read: a whole PING fits
 };
 

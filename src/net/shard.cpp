@@ -16,7 +16,7 @@ namespace {
 // Enough slots that a default 30 s timeout fits in one turn at a 50 ms tick;
 // longer deadlines park in the last slot and are re-checked when it comes round.
 constexpr std::size_t kWheelSlots = 1024;
-constexpr std::size_t kReadBuffer = 64 * 1024;
+constexpr std::size_t kReadBuffer = std::size_t{64} * 1024;
 }  // namespace
 
 Shard::Shard(ServerContext& ctx, std::uint32_t index)
@@ -62,7 +62,7 @@ void Shard::start_ticking() {
       asio::detached);
 }
 
-std::optional<Shard::Clock::time_point> Shard::visit(std::uint64_t session_no, Clock::time_point now) {
+std::optional<Shard::Clock::time_point> Shard::visit(std::uint64_t session_no, Clock::time_point now) const {
   auto session = find(session_no);
   if (!session) {
     return std::nullopt;  // closed since it was scheduled

@@ -57,7 +57,7 @@ class Shard {
     std::uint32_t gen = 0;
   };
   void start_ticking();
-  std::optional<Clock::time_point> visit(std::uint64_t session_no, Clock::time_point now);
+  std::optional<Clock::time_point> visit(std::uint64_t session_no, Clock::time_point now) const;
 
   ServerContext& ctx_;
   std::uint32_t index_;
