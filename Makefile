@@ -27,9 +27,9 @@ test-asan:
 	$(MAKE) test PRESET=asan
 
 bench: bootstrap-bench
-	cmake --preset bench >/dev/null
-	cmake --build --preset bench -j $(JOBS)
-	bench/run.sh build/bench
+	cmake --preset release >/dev/null
+	cmake --build --preset release -j $(JOBS)
+	bench/run.sh build/release
 
 install: build
 	cmake --install $(BUILD) --prefix $(or $(PREFIX),/usr/local)

@@ -1,0 +1,28 @@
+# Shared helpers for the bench scripts: start a server, wait for its port and
+# for N clients online, read a process's RSS and CPU. Sourced, not run.
+set -euo pipefail
+
+start_server() {  # start_server BIN PORTFILE ARGS... ; sets SERVER_PID and PORT
+  local bin=$1 portfile=$2; shift 2
+  rm -f "$portfile"
+  "$bin" --log-level warn serve --listen 127.0.0.1:0 --port-file "$portfile" "$@" >/dev/null 2>&1 &
+  SERVER_PID=$!
+  for _ in $(seq 100); do [ -s "$portfile" ] && break; sleep 0.1; done
+  [ -s "$portfile" ] || { echo "server did not start" >&2; exit 1; }
+  PORT=$(cat "$portfile")
+}
+
+online_count() {  # online_count BIN PORT
+  "$1" ls -s "127.0.0.1:$2" --json 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin)["online"])' 2>/dev/null || echo 0
+}
+
+wait_online() {  # wait_online BIN PORT N DEADLINE_S
+  local end=$((SECONDS + $4))
+  while [ "$(online_count "$1" "$2")" != "$3" ]; do
+    [ $SECONDS -lt $end ] || { echo "only $(online_count "$1" "$2") of $3 online after $4 s" >&2; exit 1; }
+    sleep 0.3
+  done
+}
+
+rss_kb() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
+cpu_ticks() { awk '{print $14, $15}' "/proc/$1/stat"; }  # utime stime, in clock ticks

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Server CPU per heartbeat: N clients at interval I, one I/O thread, CPU from
+# /proc over a measurement window. Clients share the machine's cores.
+# usage: bench/heartbeat_cpu.sh BIN [CLIENTS=2000] [INTERVAL_MS=100] [WINDOW_S=8]
+source "$(dirname "$0")/common.sh"
+BIN=$1; N=${2:-2000}; IV=${3:-100}; WIN=${4:-8}
+ulimit -n 20000
+tmp=$(mktemp -d); trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$tmp"' EXIT
+start_server "$BIN" "$tmp/port" --threads 1 --interval "${IV}ms" --timeout "$((IV * 10))ms" --min-interval 50ms
+half=$((N / 2))
+"$BIN" agent --id c1 -n "$half" -s "127.0.0.1:$PORT" --interval "${IV}ms" --timeout "$((IV * 10))ms" -q >/dev/null 2>&1 &
+"$BIN" agent --id c2 -n "$((N - half))" -s "127.0.0.1:$PORT" --interval "${IV}ms" --timeout "$((IV * 10))ms" -q >/dev/null 2>&1 &
+wait_online "$BIN" "$PORT" "$N" 60
+sleep 2
+read -r u0 s0 < <(cpu_ticks "$SERVER_PID"); t0=$(date +%s.%N)
+sleep "$WIN"
+read -r u1 s1 < <(cpu_ticks "$SERVER_PID"); t1=$(date +%s.%N)
+python3 - "$u0" "$s0" "$u1" "$s1" "$t0" "$t1" "$N" "$IV" <<'PY'
+import os, sys
+u0, s0, u1, s1 = map(int, sys.argv[1:5]); t0, t1 = map(float, sys.argv[5:7]); n, iv = map(int, sys.argv[7:9])
+hz = os.sysconf("SC_CLK_TCK"); el = t1 - t0
+user, sys_ = (u1 - u0) / hz, (s1 - s0) / hz
+beats = n * el / (iv / 1000)
+print("heartbeat_cpu clients=%d interval_ms=%d window_s=%.1f cpu_s=%.2f user_s=%.2f sys_s=%.2f heartbeats=%d us_per_heartbeat=%.2f"
+      % (n, iv, el, user + sys_, user, sys_, beats, (user + sys_) / beats * 1e6))
+PY

@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# make bench: every benchmark against the release build, results one per line.
+# usage: bench/run.sh BUILD_DIR
+set -euo pipefail
+BIN=$1/apps/lifeline/lifeline
+here=$(dirname "$0")
+echo "machine: $(nproc) cores, $(awk '/MemTotal/ {print int($2/1048576)}' /proc/meminfo) GiB, $(uname -r); $(date -u +%FT%TZ)"
+"$here/idle_memory.sh" "$BIN" 10000
+"$here/heartbeat_cpu.sh" "$BIN" 2000 100 8
