@@ -4,7 +4,9 @@
 /// Threading: the server runs N I/O threads ("shards"), each with its own
 /// io_context, sessions and timing wheel. Every public member function is
 /// thread-safe and may be called from any thread, including from inside a
-/// callback. Callbacks run on an I/O thread and must not block.
+/// callback (stop() from a callback returns without waiting for the calling
+/// thread itself, which ends when the callback returns). Callbacks run on an
+/// I/O thread and must not block. The destructor must not run on an I/O thread.
 
 #include <chrono>
 #include <cstdint>

@@ -107,6 +107,9 @@ void Client::on_event(EventHandler h) { impl_->event_handler = std::move(h); }
 void Client::on_list(ListHandler h) { impl_->list_handler = std::move(h); }
 
 void Client::start() {
+  if (impl_->stopping) {
+    return;  // stopped before it started: stays stopped
+  }
   asio::co_spawn(impl_->ex, impl_->main_loop(), asio::detached);
   if (impl_->own_io && !impl_->thread.joinable()) {
     impl_->work.emplace(impl_->own_io->get_executor());
@@ -115,6 +118,17 @@ void Client::start() {
 }
 
 void Client::stop(std::function<void()> done) {
+  if (impl_->own_io && !impl_->thread.joinable()) {
+    // Never started on its own thread: nothing runs the io_context, so stop here.
+    impl_->stopping = true;
+    if (impl_->state != ClientState::stopped) {
+      impl_->set_state(ClientState::stopped, {});
+    }
+    if (done) {
+      done();
+    }
+    return;
+  }
   // Set on the I/O thread, so the connection loop cannot see it and close
   // before this BYE has been sent.
   asio::post(impl_->ex, [impl = impl_, done = std::move(done)]() mutable {

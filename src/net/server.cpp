@@ -2,12 +2,14 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <functional>
 #include <future>
 #include <stdexcept>
 #include <system_error>
@@ -88,6 +90,7 @@ struct Server::Impl {
   std::mutex mu;  // start/stop
   bool started = false;
   bool stopped = false;
+  std::atomic<bool> stop_requested{false};
 };
 
 Server::Server(ServerOptions options) {
@@ -154,37 +157,47 @@ void Server::start() {
 }
 
 void Server::stop(Reason reason) {
+  auto& ctx = impl_->ctx;
+  const bool on_io_thread =
+      std::any_of(ctx.shards.begin(), ctx.shards.end(), [](const auto& s) { return s->on_this_thread(); });
+  // From a handler, a stop already under way on another I/O thread may be
+  // waiting for this very thread: return instead of queueing behind it.
+  if (impl_->stop_requested.exchange(true) && on_io_thread) {
+    return;
+  }
   const std::lock_guard lock(impl_->mu);
   if (!impl_->started || impl_->stopped) {
+    impl_->stop_requested = impl_->stopped;
     return;
   }
   impl_->stopped = true;
-  auto& ctx = impl_->ctx;
   ctx.stopping.store(true);
+  // Runs `fn` on a shard's thread and waits for it; inline when already there
+  // (stop() called from a handler).
+  const auto on_shard = [](Shard& shard, const std::function<void()>& fn) {
+    if (shard.on_this_thread()) {
+      fn();
+      return;
+    }
+    std::promise<void> done;
+    asio::post(shard.io(), [&] {
+      fn();
+      done.set_value();
+    });
+    done.get_future().wait();
+  };
   // Stop accepting first, then say BYE to everyone, each shard on its own thread.
-  std::promise<void> closed_acceptors;
-  asio::post(ctx.shards[0]->io(), [&] {
+  on_shard(*ctx.shards[0], [&] {
     for (auto& a : impl_->acceptors) {
       boost::system::error_code ec;
       a->close(ec);
     }
-    closed_acceptors.set_value();
   });
-  closed_acceptors.get_future().wait();
-  std::vector<std::future<void>> done;
   for (auto& shard : ctx.shards) {
-    auto p = std::make_shared<std::promise<void>>();
-    done.push_back(p->get_future());
-    asio::post(shard->io(), [&shard, p, reason] {
-      shard->close_all(reason);
-      p->set_value();
-    });
-  }
-  for (auto& f : done) {
-    f.wait();
+    on_shard(*shard, [&] { shard->close_all(reason); });
   }
   for (auto& shard : ctx.shards) {
-    shard->join();
+    shard->join();  // skips the calling thread's own shard; the destructor reaps it
   }
   logger()->info("server stopped");
 }

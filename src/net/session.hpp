@@ -47,6 +47,8 @@ class Session : public std::enable_shared_from_this<Session> {
   void close(Reason reason, const std::string& final_frame, bool drain, std::string_view cause);
   void close_with_error(proto::ErrorCode code, const std::string& message, Reason reason);
   void close_with_bye(Reason reason, std::string_view text);
+  /// Closes the socket at once (after close(): ends a drain early).
+  void terminate() { finish(); }
 
   void send_data(std::string_view payload);
   void send_event(const PresenceEvent& ev);

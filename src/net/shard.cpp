@@ -13,6 +13,7 @@
 namespace lifeline::detail {
 namespace asio = boost::asio;
 namespace {
+thread_local const Shard* t_current_shard = nullptr;  // set on each shard's own thread
 // Enough slots that a default 30 s timeout fits in one turn at a 50 ms tick;
 // longer deadlines park in the last slot and are re-checked when it comes round.
 constexpr std::size_t kWheelSlots = 1024;
@@ -28,6 +29,7 @@ void Shard::start() {
   work_.emplace(io_.get_executor());
   start_ticking();
   thread_ = std::thread([this] {
+    t_current_shard = this;
     try {
       io_.run();
     } catch (const std::exception& e) {
@@ -38,10 +40,14 @@ void Shard::start() {
 
 void Shard::join() {
   work_.reset();
-  if (thread_.joinable()) {
+  // A handler on this shard's thread may call Server::stop(): that thread ends
+  // once the handler returns, and a later join from another thread reaps it.
+  if (thread_.joinable() && thread_.get_id() != std::this_thread::get_id()) {
     thread_.join();
   }
 }
+
+bool Shard::on_this_thread() const { return t_current_shard == this; }
 
 void Shard::start_ticking() {
   asio::co_spawn(
@@ -122,7 +128,10 @@ void Shard::close_all(Reason reason) {
     }
   }
   for (const auto& s : live) {
+    // A draining session (after a kick, timeout or ERROR) waits for its peer's
+    // EOF; a frozen or unreachable peer never sends one, so end it now.
     s->close_with_bye(reason, "server is shutting down");
+    s->terminate();
   }
   stopped_ = true;
   timer_.cancel();

@@ -38,8 +38,10 @@ class Shard {
 
   /// Starts the thread (any thread).
   void start();
-  /// Stops the io_context and joins (any thread but this shard's).
+  /// Releases the io_context and joins its thread (unless called on that thread).
   void join();
+  /// True on this shard's own thread.
+  bool on_this_thread() const;
 
   /// Takes ownership of an accepted connection and starts its session.
   void adopt(Session::Socket socket);
