@@ -38,6 +38,7 @@ int run(int argc, char** argv) {
   lifeline::app::register_agent(app);
   lifeline::app::register_tools(app);
   lifeline::app::register_demo(app);
+  lifeline::app::register_bench(app);
 
   try {
     app.parse(argc, argv);

@@ -1,0 +1,181 @@
+// lifeline bench storm: kill the server under N connections, restart it, and
+// measure how the crowd comes back (workers reconnect with full jitter, base
+// 500 ms, cap 5 s). lifeline bench saturate: raise the heartbeat rate step by
+// step until the server falls behind, once per server thread count.
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <csignal>
+#include <iostream>
+#include <map>
+
+#include "bench.hpp"
+#include "common.hpp"
+
+namespace lifeline::app::bench {
+namespace {
+
+std::int64_t num(const boost::json::object& o, const char* key) {
+  const auto* v = o.if_contains(key);
+  return v == nullptr ? 0 : v->to_number<std::int64_t>();
+}
+
+// True once every worker has reported after `since_us` and all N are online.
+bool all_back(const Fleet& fleet, std::int64_t since_us) {
+  for (const auto& w : fleet.workers()) {
+    if (num(w.stat, "t_us") < since_us) return false;
+  }
+  return fleet.sum("online") >= fleet.connections();
+}
+
+}  // namespace
+
+void run_storm(const Options& o) {
+  if (o.server_cmd.empty()) throw UsageError("storm needs --server-cmd to restart the server it kills");
+  const unsigned iv = ms_arg("--interval", o.interval), to = ms_arg("--timeout", o.timeout);
+  int pid = o.server_pid;
+  if (pid == 0) {
+    pid = start_server(o.server_cmd);
+    usleep(500'000);
+  }
+  Fleet fleet(o, iv, to, ms_arg("--connect-timeout", o.connect_timeout), true);
+  ramp_up(fleet, o);
+  fleet.pump_for(std::int64_t{iv} * 1000);
+  Histogram ignore;
+  const auto s0 = fleet.snap(ignore);
+
+  const std::int64_t t_kill = now_us();
+  kill_server(pid, SIGKILL);
+  const std::int64_t t_start = now_us();
+  pid = start_server(o.server_cmd);
+  const std::int64_t limit_us = std::int64_t{ms_arg("--storm-limit", o.storm_limit)} * 1000;
+  Progress bar;
+  // Reports older than the restart still count the dead connections as online:
+  // wait for fresh ones (workers report every 250 ms).
+  fleet.pump_until(t_start + limit_us, [&] {
+    bar.show("storm", fleet.sum("online"), fleet.connections(),
+             "online, failed attempts " +
+                 std::to_string(fleet.sum("failed") - static_cast<std::uint64_t>(num(s0, "failed"))));
+    return all_back(fleet, t_start + 300'000);
+  });
+  bar.end();
+  const bool back = all_back(fleet, t_start + 300'000);
+  std::int64_t t_all = 0;
+  for (const auto& w : fleet.workers()) t_all = std::max(t_all, num(w.stat, "last_online_us"));
+  const auto s1 = fleet.snap(ignore);
+  fleet.stop();
+  kill_server(pid, SIGTERM);
+
+  // Merge the workers' reconnections per 100 ms bucket, relative to the restart.
+  std::map<std::int64_t, std::int64_t> buckets;
+  std::int64_t reconnects = 0;
+  for (const auto& w : fleet.workers()) {
+    if (!w.final) continue;
+    for (const auto& b : w.final->at("reconnected_100ms").as_array()) {
+      const auto at = b.as_array().at(0).to_number<std::int64_t>() * 100'000 - t_start;
+      buckets[at / 100'000] += b.as_array().at(1).to_number<std::int64_t>();
+      reconnects += b.as_array().at(1).to_number<std::int64_t>();
+    }
+  }
+  boost::json::array series;
+  std::int64_t peak = 0;
+  std::string per_second;
+  std::map<std::int64_t, std::int64_t> seconds;
+  for (const auto& [b, n] : buckets) {
+    series.push_back(boost::json::array{b * 100, n});
+    peak = std::max(peak, n);
+    seconds[b >= 0 ? b / 10 : -1] += n;
+  }
+  for (const auto& [s, n] : seconds) per_second += (per_second.empty() ? "" : " ") + std::to_string(n);
+
+  Report r;
+  r.title = "lifeline bench storm: " + o.protocol + " " + o.server + ", " + std::to_string(o.connections) +
+            " connections, server SIGKILLed and restarted";
+  r.json["scenario"] = "storm";
+  r.json["protocol"] = o.protocol;
+  r.add("all_back", "all back online", boost::json::value(back), back ? "yes" : "NO (gave up after --storm-limit)");
+  r.add("back_after_restart_ms", "all online, after the restart", static_cast<double>(t_all - t_start) / 1000, 0, "ms");
+  r.add("back_after_kill_ms", "all online, after the kill", static_cast<double>(t_all - t_kill) / 1000, 0, "ms");
+  r.add("restart_ms", "kill to restart", static_cast<double>(t_start - t_kill) / 1000, 0, "ms");
+  r.add("reconnects", "reconnections", boost::json::value(reconnects), std::to_string(reconnects));
+  r.add("failed_attempts", "failed attempts", boost::json::value(num(s1, "failed") - num(s0, "failed")),
+        std::to_string(num(s1, "failed") - num(s0, "failed")));
+  r.add("peak_per_100ms", "peak reconnections per 100 ms", boost::json::value(peak),
+        std::to_string(peak) + " (" + std::to_string(reconnects == 0 ? 0 : peak * 100 / reconnects) + " % of all)");
+  r.add("reconnects_per_s", "reconnections per second after restart", boost::json::value(per_second), per_second);
+  r.json["reconnects_per_100ms"] = series;  // [ms after restart, count]
+  r.print(o.json);
+}
+
+void run_saturate(const Options& o) {
+  if (o.server_cmd.empty()) throw UsageError("saturate needs --server-cmd (with {threads} for the thread count)");
+  const unsigned iv = ms_arg("--interval", o.interval), to = ms_arg("--timeout", o.timeout);
+  const std::int64_t step_us = std::int64_t{ms_arg("--step", o.step)} * 1000;
+  // lifeline allows max(20, 4000 / interval_ms) PINGs/s per connection (flood
+  // limit): stay under 20/s. mosquitto has no such limit; 10 ms is our floor.
+  const unsigned floor_ms = o.protocol == "lifeline" ? 55 : 10;
+  const auto thread_counts = o.protocol == "mqtt" ? std::vector<unsigned>{1} : o.threads;
+  Report r;
+  r.title = "lifeline bench saturate: " + o.protocol + ", " + std::to_string(o.connections) +
+            " connections, steps of " + o.step + " (sustained = answered/sent >= 0.99 and RTT p99 <= 100 ms)";
+  r.json["scenario"] = "saturate";
+  r.json["protocol"] = o.protocol;
+  boost::json::array runs;
+  for (const unsigned threads : thread_counts) {
+    std::string cmd = o.server_cmd;
+    if (const auto at = cmd.find("{threads}"); at != std::string::npos) cmd.replace(at, 9, std::to_string(threads));
+    const int pid = start_server(cmd);
+    usleep(500'000);
+    Fleet fleet(o, iv, to, ms_arg("--connect-timeout", o.connect_timeout), false);
+    ramp_up(fleet, o);
+    fleet.pump_for(std::int64_t{iv} * 1000);
+    double best = 0;
+    bool capped = true;  // stays true if the generator ran out of steps before the server fell behind
+    boost::json::array steps;
+    unsigned interval_ms = iv;
+    for (int step = 0; step < 12 && interval_ms >= floor_ms; ++step) {
+      fleet.send_all("interval " + std::to_string(interval_ms) + "\n");
+      fleet.pump_for(std::max<std::int64_t>(interval_ms * 2000, 500'000));  // settle at the new rate
+      Histogram ignore, hist;
+      const auto s0 = fleet.snap(ignore);
+      const ProcSample p0 = read_proc(pid);
+      const std::int64_t t0 = now_us();
+      fleet.pump_for(step_us);
+      const auto s1 = fleet.snap(hist);
+      const ProcSample p1 = read_proc(pid);
+      const double secs = static_cast<double>(now_us() - t0) / 1e6;
+      const double sent = static_cast<double>(num(s1, "sent") - num(s0, "sent")) / secs;
+      const double answered = static_cast<double>(num(s1, "answered") - num(s0, "answered")) / secs;
+      const double cpu = (p1.user_s + p1.sys_s - p0.user_s - p0.sys_s) / secs * 100;
+      const auto p99 = hist.percentile(0.99);
+      const bool ok = sent > 0 && answered / sent >= 0.99 && p99 <= 100'000 && num(s1, "online") == o.connections;
+      std::cerr << "saturate threads=" << threads << " interval=" << interval_ms
+                << "ms sent=" << static_cast<long>(sent) << "/s answered=" << static_cast<long>(answered)
+                << "/s p99=" << p99 << "us server_cpu=" << static_cast<int>(cpu) << "% " << (ok ? "ok" : "FALLS BEHIND")
+                << std::endl;
+      steps.push_back({{"interval_ms", interval_ms},
+                       {"sent_per_s", sent},
+                       {"answered_per_s", answered},
+                       {"rtt_p99_us", p99},
+                       {"server_cpu_pct", cpu},
+                       {"sustained", ok}});
+      if (!ok) {
+        capped = false;
+        break;
+      }
+      best = answered;
+      interval_ms = interval_ms * 2 / 3;  // +50 % rate per step
+    }
+    fleet.stop();
+    kill_server(pid, SIGTERM);
+    r.add("max_rate_threads_" + std::to_string(threads),
+          "highest sustained rate, " + std::to_string(threads) + " thread(s)", best, 0,
+          capped ? "heartbeats/s or more (generator limit reached: raise --connections)" : "heartbeats/s");
+    runs.push_back({{"threads", threads}, {"max_rate", best}, {"generator_limited", capped}, {"steps", steps}});
+  }
+  r.json["runs"] = runs;
+  r.print(o.json);
+}
+
+}  // namespace lifeline::app::bench
