@@ -27,9 +27,9 @@ test-asan:
 	$(MAKE) test PRESET=asan
 
 bench: bootstrap-bench
-	cmake --preset release >/dev/null
-	cmake --build --preset release -j $(JOBS)
-	bench/run.sh build/release
+	cmake --preset bench >/dev/null
+	cmake --build --preset bench -j $(JOBS)
+	bench/run.sh build/bench
 
 install: build
 	cmake --install $(BUILD) --prefix $(or $(PREFIX),/usr/local)

@@ -12,3 +12,8 @@ if [[ -x $1/bench/lifeline_micro_bench ]]; then
 else
   echo "micro-benchmarks: skipped, $1/bench/lifeline_micro_bench not built (configure with -DLIFELINE_BUILD_BENCH=ON, e.g. cmake --preset bench)"
 fi
+if command -v mosquitto >/dev/null; then
+  "$here/compare.sh" "$BIN" 19000 30s
+else
+  echo "compare: skipped (mosquitto not installed; scripts/bootstrap bench installs it)"
+fi
