@@ -1,7 +1,9 @@
 #pragma once
 /// lifeline::Client: stays connected to a lifeline server, heartbeats, and
 /// reconnects by itself (exponential backoff with full jitter, endpoints tried
-/// in turn, a connect timeout on every attempt).
+/// in turn, a connect timeout on every attempt). One exception: when the server
+/// says another connection with the same id took over (BYE replaced), the
+/// client stops instead of taking the id back ("last one wins": no flapping).
 ///
 /// Threading: every public member function is thread-safe. Handlers run on the
 /// client's I/O thread (its own, or the io_context you gave it), one at a time;
@@ -27,7 +29,7 @@ enum class ClientState {
   connecting,    ///< first connection attempt(s)
   online,        ///< handshake done, heartbeating
   reconnecting,  ///< lost the server; retrying with backoff (one transition per outage)
-  stopped,       ///< stop() was called
+  stopped,       ///< stop() was called, or another live connection took over our id (BYE replaced)
 };
 std::string_view to_string(ClientState s);
 

@@ -79,6 +79,7 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
   Clock::time_point handshake_deadline;
   Clock::time_point last_rx, last_tx, last_ping;
   std::string end_reason;
+  bool replaced = false;  // the server said BYE(replaced): do not fight for the id
   std::string out;
   bool flushing = false;
   bool close_after_flush = false;                   // stop() queued a BYE behind a write in flight

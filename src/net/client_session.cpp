@@ -53,6 +53,7 @@ asio::awaitable<void> Client::Impl::main_loop() {
   const auto self = shared_from_this();
   set_state(ClientState::connecting, {});
   std::size_t next_endpoint = 0;
+  std::string stopped_because;
   unsigned attempts = 0;
   bool wait_first = false;
   while (!stopping) {
@@ -70,6 +71,12 @@ asio::awaitable<void> Client::Impl::main_loop() {
     if (stopping) {
       break;
     }
+    if (result.reached_online && replaced) {
+      // Another live connection now holds our id. Reconnecting would take it
+      // back, and the two would take it from each other forever: last one wins.
+      stopped_because = result.why + "; not reconnecting: another connection with this id is live";
+      break;
+    }
     if (result.reached_online) {
       attempts = 0;
       StateChange c;
@@ -82,7 +89,9 @@ asio::awaitable<void> Client::Impl::main_loop() {
     }
     attempts_this_outage = attempts;
   }
-  set_state(ClientState::stopped, {});
+  StateChange last;
+  last.reason = stopped_because;
+  set_state(ClientState::stopped, last);
   run_when_stopped();
 }
 
@@ -103,6 +112,7 @@ asio::awaitable<Client::Impl::AttemptResult> Client::Impl::attempt(const tcp::en
   flushing = false;  // a writer of the previous attempt sees the new gen and stops
   close_after_flush = false;
   handshaking = true;
+  replaced = false;
   end_reason.clear();
   current_server = name;
   handshake_deadline = Clock::now() + opts.connect_timeout;
@@ -235,6 +245,7 @@ bool Client::Impl::on_frame(const proto::Frame& f) {
       if (auto bye = proto::parse_bye(f.payload, err)) {
         end_reason = "server said BYE (" + std::string(proto::to_string(bye->reason)) +
                      (bye->text.empty() ? "" : ": " + bye->text) + ")";
+        replaced = bye->reason == proto::Reason::replaced;
       } else {
         end_reason = "malformed BYE from the server: " + err.message;
       }
