@@ -36,6 +36,13 @@ struct Heartbeat {
 /// lost PING never kills a session.
 Heartbeat negotiate(const HeartbeatLimits& limits, milliseconds proposed_interval, milliseconds proposed_timeout);
 
+/// A PING's timestamp: the sender's monotonic clock in microseconds, echoed in
+/// the PONG so the sender gets the round-trip time as `now - t_us`.
+inline std::uint64_t timestamp_us(std::chrono::steady_clock::time_point t) {
+  return static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::microseconds>(t.time_since_epoch()).count());
+}
+
 /// When the next PING is due: after `interval` with nothing sent or nothing
 /// received, but never sooner than `interval` after the previous PING (so a
 /// silent peer is pinged once per interval, not once per check).

@@ -30,12 +30,8 @@ std::string ClientOptions::validate() const {
   if (servers.empty()) {
     return "at least one server address is required";
   }
-  for (const auto& s : servers) {
-    try {
-      detail::parse_endpoint(s);
-    } catch (const std::invalid_argument& e) {
-      return std::string("server: ") + e.what();
-    }
+  if (auto err = detail::check_endpoints(servers, "server"); !err.empty()) {
+    return err;
   }
   if (!id.empty() && !proto::valid_id(id)) {
     return "client id '" + id + "' is invalid: use 1..128 characters of [A-Za-z0-9._:@-]";

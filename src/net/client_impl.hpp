@@ -84,7 +84,7 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
   bool flushing = false;
   bool close_after_flush = false;                   // stop() queued a BYE behind a write in flight
   std::vector<std::function<void()>> when_stopped;  // stop() callbacks, run after `stopped`
-  unsigned attempts_this_outage = 0;
+  unsigned attempts = 0;  // connection attempts since the last WELCOME (reported with `online`)
   std::uint64_t gen = 0;  // connection attempt number; a writer of an old one stops
   std::string current_server;
   std::array<std::uint8_t, std::size_t{16} * 1024> rx{};

@@ -11,6 +11,7 @@
 #include <boost/asio/write.hpp>
 
 #include "client_impl.hpp"
+#include "lifeline/duration.hpp"
 #include "lifeline/log.hpp"
 #include "socket_options.hpp"
 
@@ -19,13 +20,8 @@ namespace asio = boost::asio;
 using namespace boost::asio::experimental::awaitable_operators;
 
 namespace {
-std::uint64_t now_us() {
-  return static_cast<std::uint64_t>(
-      std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now().time_since_epoch())
-          .count());
-}
 std::string ms_text(std::chrono::steady_clock::duration d) {
-  return std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(d).count()) + " ms";
+  return format_duration(std::chrono::duration_cast<std::chrono::milliseconds>(d));
 }
 }  // namespace
 
@@ -54,7 +50,6 @@ asio::awaitable<void> Client::Impl::main_loop() {
   set_state(ClientState::connecting, {});
   std::size_t next_endpoint = 0;
   std::string stopped_because;
-  unsigned attempts = 0;
   bool wait_first = false;
   while (!stopping) {
     if (wait_first) {
@@ -78,7 +73,7 @@ asio::awaitable<void> Client::Impl::main_loop() {
       break;
     }
     if (result.reached_online) {
-      attempts = 0;
+      attempts = 0;  // the next outage counts from zero
       StateChange c;
       c.server = endpoint_names[i];
       c.reason = result.why;
@@ -87,7 +82,6 @@ asio::awaitable<void> Client::Impl::main_loop() {
       set_error(endpoint_names[i] + ": " + result.why);
       logger()->debug("attempt {} to {} failed: {}", attempts, endpoint_names[i], result.why);
     }
-    attempts_this_outage = attempts;
   }
   StateChange last;
   last.reason = stopped_because;
@@ -191,7 +185,7 @@ asio::awaitable<std::string> Client::Impl::watchdog() {
       if (!opts.server_pings) {
         auto due = next_ping_due(last_tx, last_rx, last_ping, hb.interval);
         if (now >= due) {
-          const auto ping = proto::encode_timestamp(proto::FrameType::ping, now_us());
+          const auto ping = proto::encode_timestamp(proto::FrameType::ping, timestamp_us(now));
           send_frame(std::string_view(reinterpret_cast<const char*>(ping.data()), ping.size()));
           last_ping = now;
           due = next_ping_due(last_tx, last_rx, last_ping, hb.interval);
@@ -229,7 +223,7 @@ bool Client::Impl::on_frame(const proto::Frame& f) {
     }
     case FrameType::pong: {
       const auto sent = proto::read_u64(f.payload);
-      const auto now = now_us();
+      const auto now = timestamp_us(Clock::now());
       if (sent <= now) {
         const std::lock_guard lock(mu);
         rtt = std::chrono::microseconds(now - sent);
@@ -306,7 +300,7 @@ void Client::Impl::on_welcome(proto::Bytes payload) {
   c.server = current_server;
   c.interval = hb.interval;
   c.timeout = hb.timeout;
-  c.attempts = attempts_this_outage + 1;
+  c.attempts = attempts;
   set_state(ClientState::online, c);
   // The state handler may have stopped us or sent data; both are fine here.
   timer.cancel();  // let the watchdog re-plan with the heartbeat deadlines

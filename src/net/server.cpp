@@ -27,12 +27,8 @@ std::string ServerOptions::validate() const {
   if (listen.empty()) {
     return "at least one listen address is required";
   }
-  for (const auto& a : listen) {
-    try {
-      detail::parse_endpoint(a);
-    } catch (const std::invalid_argument& e) {
-      return std::string("listen: ") + e.what();
-    }
+  if (auto err = detail::check_endpoints(listen, "listen"); !err.empty()) {
+    return err;
   }
   if (threads > 255) {
     return "threads must be at most 255";
@@ -223,28 +219,22 @@ const ServerOptions& Server::options() const { return impl_->ctx.options; }
 
 bool Server::send(std::string_view id, std::string payload) {
   const auto addr = impl_->ctx.registry.address_of(id);
-  if (!addr || addr->shard >= impl_->ctx.shards.size()) {
+  if (!addr) {
     return false;
   }
-  auto& shard = *impl_->ctx.shards[addr->shard];
-  asio::post(shard.io(), [&shard, no = addr->session, payload = std::move(payload)] {
-    if (auto s = shard.find(no)) {
-      s->send_data(payload);
-    }
+  impl_->ctx.shards.at(addr->shard)->with_session(addr->session, [payload = std::move(payload)](detail::Session& s) {
+    s.send_data(payload);
   });
   return true;
 }
 
 bool Server::kick(std::string_view id) {
   const auto addr = impl_->ctx.registry.address_of(id);
-  if (!addr || addr->shard >= impl_->ctx.shards.size()) {
+  if (!addr) {
     return false;
   }
-  auto& shard = *impl_->ctx.shards[addr->shard];
-  asio::post(shard.io(), [&shard, no = addr->session] {
-    if (auto s = shard.find(no)) {
-      s->close_with_bye(Reason::kicked, "closed by the server");
-    }
+  impl_->ctx.shards.at(addr->shard)->with_session(addr->session, [](detail::Session& s) {
+    s.close_with_bye(Reason::kicked, "closed by the server");
   });
   return true;
 }

@@ -142,7 +142,7 @@ std::optional<Session::Clock::time_point> Session::on_wheel(Clock::time_point no
         close_with_error(proto::ErrorCode::handshake_timeout,
                          "no HELLO within " + std::to_string(shard_.ctx().options.handshake_timeout.count()) + " ms",
                          Reason::protocol);
-        return closed() && state_ == State::closed ? std::nullopt : std::optional(deadline_);
+        return state_ == State::draining ? std::optional(deadline_) : std::nullopt;
       }
       // Re-check at least every half min-timeout, so that once the handshake
       // completes the first heartbeat deadline is picked up in time.
@@ -173,12 +173,14 @@ std::optional<Session::Clock::time_point> Session::on_wheel(Clock::time_point no
   return std::min(expiry, due);
 }
 
-void Session::send_ping(Clock::time_point now) {
-  const auto t =
-      static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(now.time_since_epoch()).count());
-  const auto frame = proto::encode_timestamp(proto::FrameType::ping, t);
-  send(std::string_view(reinterpret_cast<const char*>(frame.data()), frame.size()));
+proto::TimestampFrame Session::ping_frame(Clock::time_point now) {
   last_ping_ = now;
+  return proto::encode_timestamp(proto::FrameType::ping, timestamp_us(now));
+}
+
+void Session::send_ping(Clock::time_point now) {
+  const auto frame = ping_frame(now);
+  send(std::string_view(reinterpret_cast<const char*>(frame.data()), frame.size()));
 }
 
 void Session::send(std::string_view frame) {
@@ -282,10 +284,6 @@ void Session::close(Reason reason, const std::string& final_frame, bool drain, s
     write(final_frame);
   }
   state_ = before;
-  if (subscription_ != 0) {
-    shard_.ctx().registry.unsubscribe(subscription_);
-    subscription_ = 0;
-  }
   const bool observer = (flags_ & proto::kFlagObserver) != 0;
   const auto level = reason == Reason::protocol ? spdlog::level::warn
                      : observer                 ? spdlog::level::debug
@@ -297,10 +295,7 @@ void Session::close(Reason reason, const std::string& final_frame, bool drain, s
   } else {
     logger()->log(level, "closed peer={} reason={} ({})", peer_, proto::to_string(reason), cause);
   }
-  if (registered_) {
-    registered_ = false;
-    shard_.ctx().registry.release(id_, number_, reason);
-  }
+  leave_registry(reason);
   if (drain && socket_.is_open()) {
     state_ = State::draining;
     deadline_ = Clock::now() + kDrainTime;
@@ -313,18 +308,23 @@ void Session::close(Reason reason, const std::string& final_frame, bool drain, s
   finish();
 }
 
+void Session::leave_registry(Reason reason) {
+  auto& registry = shard_.ctx().registry;
+  if (subscription_ != 0) {
+    registry.unsubscribe(subscription_);
+    subscription_ = 0;
+  }
+  if (registered_) {
+    registered_ = false;
+    registry.release(id_, number_, reason);
+  }
+}
+
 void Session::finish() {
   if (state_ == State::closed) {
     return;
   }
-  if (registered_) {
-    registered_ = false;
-    shard_.ctx().registry.release(id_, number_, Reason::closed);
-  }
-  if (subscription_ != 0) {
-    shard_.ctx().registry.unsubscribe(subscription_);
-    subscription_ = 0;
-  }
+  leave_registry(Reason::closed);  // a no-op after close(), which already left
   state_ = State::closed;
   boost::system::error_code ec;
   socket_.close(ec);

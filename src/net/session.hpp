@@ -71,9 +71,10 @@ class Session : public std::enable_shared_from_this<Session> {
   void on_list(std::uint32_t request_id);
   void on_subscribe();
   void on_eof(const boost::system::error_code& ec);
-  static void asio_post_close(Shard& owner, std::uint64_t session_no);
 
+  proto::TimestampFrame ping_frame(Clock::time_point now);  // a PING stamped `now`; records it as the last PING
   void send_ping(Clock::time_point now);
+  void leave_registry(Reason reason);  // releases the id and the event subscription, once
   bool write(std::string_view frame);  // false if the socket failed (session then closed)
   boost::asio::awaitable<void> flush();
   void finish();  // hard close: socket closed, slab slot freed

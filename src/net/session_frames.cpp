@@ -61,7 +61,7 @@ bool Session::on_frame(const proto::Frame& f) {
     }
     case FrameType::pong: {
       const auto sent_us = static_cast<std::int64_t>(proto::read_u64(f.payload));
-      const auto now_us = now_ns() / 1000;
+      const auto now_us = static_cast<std::int64_t>(timestamp_us(Clock::now()));
       if (sent_us > 0 && sent_us <= now_us && now_us - sent_us < (std::int64_t{1} << 32)) {
         stats_->rtt_us.store(static_cast<std::uint32_t>(now_us - sent_us), std::memory_order_relaxed);
       }
@@ -129,8 +129,9 @@ bool Session::on_hello(proto::Bytes payload) {
     registered_ = true;
     if (claim.displaced) {
       // The old connection may live on another shard: close it there.
-      auto& owner = *ctx.shards.at(claim.displaced->shard);
-      asio_post_close(owner, claim.displaced->session);
+      ctx.shards.at(claim.displaced->shard)->with_session(claim.displaced->session, [](Session& old) {
+        old.close_with_bye(Reason::replaced, "a new connection with the same id took over");
+      });
     }
   }
   state_ = State::online;
@@ -147,10 +148,7 @@ bool Session::on_hello(proto::Bytes payload) {
   // The first RTT probe rides in the same write as WELCOME: one syscall, and a
   // client that reads WELCOME has the PING too (a later segment left unread
   // would turn the client's close into a reset).
-  last_ping_ = Clock::now();
-  const auto t = static_cast<std::uint64_t>(
-      std::chrono::duration_cast<std::chrono::microseconds>(last_ping_.time_since_epoch()).count());
-  const auto ping = proto::encode_timestamp(proto::FrameType::ping, t);
+  const auto ping = ping_frame(Clock::now());
   frame.append(reinterpret_cast<const char*>(ping.data()), ping.size());
   send(frame);
   return !closed();
@@ -160,14 +158,6 @@ bool Session::peer_has_closed() {
   char byte = 0;
   const auto n = ::recv(socket_.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
   return n == 0;
-}
-
-void Session::asio_post_close(Shard& owner, std::uint64_t session_no) {
-  boost::asio::post(owner.io(), [&owner, session_no] {
-    if (auto old = owner.find(session_no)) {
-      old->close_with_bye(Reason::replaced, "a new connection with the same id took over");
-    }
-  });
 }
 
 void Session::on_list(std::uint32_t request_id) {

@@ -57,9 +57,9 @@ void Shard::start_ticking() {
           timer_.expires_at(wheel_.next_due());
           auto [ec] = co_await timer_.async_wait(asio::as_tuple(asio::use_awaitable));
           // cancel() cannot stop a wait whose completion is already queued, so
-          // the loop also checks the flag: otherwise it would re-arm forever
-          // and the thread would never finish.
-          if (ec || stopped_) {
+          // the loop also checks the server's stop flag: otherwise it would
+          // re-arm forever and the thread would never finish.
+          if (ec || ctx_.stopping.load()) {
             co_return;
           }
           wheel_.advance(Clock::now(), [this](std::uint64_t no, Clock::time_point now) { return visit(no, now); });
@@ -133,7 +133,6 @@ void Shard::close_all(Reason reason) {
     s->close_with_bye(reason, "server is shutting down");
     s->terminate();
   }
-  stopped_ = true;
   timer_.cancel();
 }
 

@@ -4,6 +4,7 @@
 // Everything here runs on the shard's thread unless stated otherwise.
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <cstdint>
@@ -47,6 +48,15 @@ class Shard {
   void adopt(Session::Socket socket);
   /// The live session with this number, or nullptr.
   std::shared_ptr<Session> find(std::uint64_t session_no) const;
+  /// Any thread: runs `fn(Session&)` on this shard's thread if that session is still live then.
+  template <class Fn>
+  void with_session(std::uint64_t session_no, Fn fn) {
+    boost::asio::post(io_, [this, session_no, fn = std::move(fn)]() mutable {
+      if (auto s = find(session_no)) {
+        fn(*s);
+      }
+    });
+  }
   /// Frees the slab slot of a closed session (its number becomes stale).
   void forget(std::uint64_t session_no);
   /// Closes every session (server shutdown).
@@ -71,7 +81,6 @@ class Shard {
   std::vector<Slot> slots_;
   std::vector<std::uint32_t> free_;
   std::vector<std::uint8_t> rx_;
-  bool stopped_ = false;  // close_all() ran: the tick loop ends
 };
 
 /// Session numbers carry their location: shard (8 bits), slot generation (24

@@ -58,4 +58,15 @@ boost::asio::ip::tcp::endpoint parse_endpoint(const std::string& text) {
   return {addr, static_cast<unsigned short>(port)};
 }
 
+std::string check_endpoints(const std::vector<std::string>& texts, std::string_view option) {
+  for (const auto& text : texts) {
+    try {
+      parse_endpoint(text);
+    } catch (const std::invalid_argument& e) {
+      return std::string(option) + ": " + e.what();
+    }
+  }
+  return {};
+}
+
 }  // namespace lifeline::detail

@@ -2,6 +2,9 @@
 // TCP options that make the kernel a second liveness layer under the heartbeat.
 
 #include <boost/asio/ip/tcp.hpp>
+#include <string>
+#include <string_view>
+#include <vector>
 
 #include "lifeline/heartbeat.hpp"
 
@@ -18,5 +21,8 @@ std::string to_string(const boost::asio::ip::tcp::endpoint& ep);
 
 /// Parses "host:port" / "[v6]:port" with a numeric host; throws std::invalid_argument naming the text.
 boost::asio::ip::tcp::endpoint parse_endpoint(const std::string& text);
+
+/// Empty if every address parses, else "<option>: <why>" for the first that does not.
+std::string check_endpoints(const std::vector<std::string>& texts, std::string_view option);
 
 }  // namespace lifeline::detail

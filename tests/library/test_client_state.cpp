@@ -24,15 +24,6 @@ std::vector<std::pair<ClientState, ClientState>> transitions(const ClientProbe& 
   return out;
 }
 
-std::string thrown_invalid_argument(ClientOptions o) {
-  try {
-    Client c(std::move(o));
-  } catch (const std::invalid_argument& e) {
-    return e.what();
-  }
-  return "<no std::invalid_argument thrown>";
-}
-
 TEST(ClientState, GoesDisconnectedConnectingOnline) {
   ClientProbe probe;
   Server server(fast_server_options());
@@ -204,7 +195,7 @@ TEST(ClientState, ConnectTimeoutCoversAServerThatNeverWelcomes) {
   const auto elapsed = Clock::now() - t0;
   EXPECT_GE(elapsed, 190ms);
   EXPECT_THAT(client.last_error(), HasSubstr(mute.endpoint()));
-  EXPECT_THAT(client.last_error(), HasSubstr("200 ms"));
+  EXPECT_THAT(client.last_error(), HasSubstr("within 200ms"));
   EXPECT_GE(mute.accepted(), 1);
   EXPECT_EQ(client.state(), ClientState::connecting);
   EXPECT_EQ(probe.count_state(ClientState::online), 0U);
@@ -227,7 +218,7 @@ TEST(ClientState, ASilentServerIsDetectedWithinItsTimeout) {
   ASSERT_TRUE(lost) << "no reconnect within timeout + 1 s: " << client.last_error();
   EXPECT_GE(Clock::now() - online_at, 140ms);
   EXPECT_THAT(lost->reason, HasSubstr("silent"));
-  EXPECT_THAT(lost->reason, HasSubstr("timeout 150 ms"));
+  EXPECT_THAT(lost->reason, HasSubstr("timeout 150ms"));
   EXPECT_GE(silent.hellos(), 1);
 }
 
@@ -301,21 +292,21 @@ TEST(ClientState, ManyClientsShareOneExternalIoContext) {
 
 TEST(ClientState, InvalidOptionsThrowInvalidArgument) {
   auto bad_id = fast_client_options(7000, "bad id!");
-  EXPECT_THAT(thrown_invalid_argument(bad_id), HasSubstr("id"));
-  EXPECT_THAT(thrown_invalid_argument(bad_id), HasSubstr("bad id!"));
+  EXPECT_THAT(thrown_invalid_argument<Client>(bad_id), HasSubstr("id"));
+  EXPECT_THAT(thrown_invalid_argument<Client>(bad_id), HasSubstr("bad id!"));
 
   auto short_timeout = fast_client_options(7000, "ok");
   short_timeout.interval = 100ms;
   short_timeout.timeout = 150ms;
-  EXPECT_THAT(thrown_invalid_argument(short_timeout), HasSubstr("timeout"));
+  EXPECT_THAT(thrown_invalid_argument<Client>(short_timeout), HasSubstr("timeout"));
 
   auto no_servers = fast_client_options(7000, "ok");
   no_servers.servers.clear();
-  EXPECT_THAT(thrown_invalid_argument(no_servers), HasSubstr("server"));
+  EXPECT_THAT(thrown_invalid_argument<Client>(no_servers), HasSubstr("server"));
 
   auto bad_server = fast_client_options(7000, "ok");
   bad_server.servers = {"nowhere"};
-  EXPECT_THAT(thrown_invalid_argument(bad_server), HasSubstr("nowhere"));
+  EXPECT_THAT(thrown_invalid_argument<Client>(bad_server), HasSubstr("nowhere"));
 
   boost::asio::io_context io;
   EXPECT_THROW(Client(io.get_executor(), no_servers), std::invalid_argument);
