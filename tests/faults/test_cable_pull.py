@@ -521,41 +521,42 @@ def outage_and_heal(w, case, marks, old_remote):
             "%s: the new session stays up for %.1f s after healing", case, STABLE_HOLD_S)
 
 
-def begin(w, case):
+def begin(w, case, inbound, outbound):
+    """Wait for a healthy session, take marks, pull the cable (the given directions).
+    Returns (old remote, marks, wall ms and mono s just before the cut, iptables time ms)."""
     old_remote = wait_healthy(w, case)
     marks = {"agent": w.agent.mark(), "watch": w.watch.mark(), "server": w.server.mark()}
-    return old_remote, marks
+    t_wall, t_mono, took = w.cut(inbound=inbound, outbound=outbound)
+    log("  DROP %s installed (iptables-restore took %.0f ms); session %s",
+        "+".join(d for d, on in (("in", inbound), ("out", outbound)) if on), took, old_remote)
+    return old_remote, marks, t_wall, t_mono, took
+
+
+def check_not_early(case, side, measured, early_ms):
+    """`measured` is what measure_* returned ((reason, ms) or None if that already failed)."""
+    if measured:
+        R.check(measured[1] >= early_ms, "%s: %s did not declare the other side dead early (%.0f ms >= %.0f ms)",
+                case, side, measured[1], early_ms)
 
 
 def case_both_directions(w):
     case = "both-ways"
     log("case 1: cable pulled, both directions dropped")
-    old_remote, marks = begin(w, case)
-    t_wall, t_mono, took = w.cut(inbound=True, outbound=True)
-    log("  DROP in+out installed (iptables-restore took %.0f ms); session %s", took, old_remote)
+    old_remote, marks, t_wall, t_mono, took = begin(w, case, inbound=True, outbound=True)
     srv = measure_server_offline(w, case, t_wall, t_mono, marks, SERVER_BOUND_MS, "timeout", old_remote)
     agt = measure_agent_reconnecting(w, case, t_wall, t_mono, marks, AGENT_BOUND_MS, r"server silent")
-    early = EARLY_MS - took
-    if srv:
-        R.check(srv[1] >= early, "%s: server did not declare the agent dead early (%.0f ms >= %.0f ms)", case,
-                srv[1], early)
-    if agt:
-        R.check(agt[1] >= early, "%s: agent did not declare the server dead early (%.0f ms >= %.0f ms)", case,
-                agt[1], early)
+    check_not_early(case, "server", srv, EARLY_MS - took)
+    check_not_early(case, "agent", agt, EARLY_MS - took)
     outage_and_heal(w, case, marks, old_remote)
 
 
 def case_server_to_client(w):
     case = "srv->cli dropped"
     log("case 2a: one direction, server -> client dropped (client INPUT from the server)")
-    old_remote, marks = begin(w, case)
-    t_wall, t_mono, took = w.cut(inbound=True, outbound=False)
-    log("  DROP in installed (iptables-restore took %.0f ms); session %s", took, old_remote)
+    old_remote, marks, t_wall, t_mono, took = begin(w, case, inbound=True, outbound=False)
     agt = measure_agent_reconnecting(w, case, t_wall, t_mono, marks, AGENT_BOUND_MS, r"server silent")
     srv = measure_server_offline(w, case, t_wall, t_mono, marks, ONE_WAY_SERVER_BOUND_MS, r"\w+", old_remote)
-    if agt:
-        R.check(agt[1] >= EARLY_MS - took, "%s: agent did not declare the server dead early (%.0f ms)", case,
-                agt[1])
+    check_not_early(case, "agent", agt, EARLY_MS - took)
     if srv:
         log("  the server kept receiving PINGs; it learned of the loss by reason=%s", srv[0])
     outage_and_heal(w, case, marks, old_remote)
@@ -564,19 +565,14 @@ def case_server_to_client(w):
 def case_client_to_server(w):
     case = "cli->srv dropped"
     log("case 2b: one direction, client -> server dropped (client OUTPUT to the server)")
-    old_remote, marks = begin(w, case)
-    t_wall, t_mono, took = w.cut(inbound=False, outbound=True)
-    log("  DROP out installed (iptables-restore took %.0f ms); session %s", took, old_remote)
+    old_remote, marks, t_wall, t_mono, took = begin(w, case, inbound=False, outbound=True)
     srv = measure_server_offline(w, case, t_wall, t_mono, marks, SERVER_BOUND_MS, "timeout", old_remote)
     # The agent's PINGs are lost, so it hears no PONG: its own watchdog fires at about the same
     # moment the server's does; the server's BYE(timeout) can still reach it and may win.
     agt = measure_agent_reconnecting(w, case, t_wall, t_mono, marks, AGENT_BOUND_MS,
                                      r"server silent|server said BYE \(timeout")
-    early = EARLY_MS - took
-    if srv:
-        R.check(srv[1] >= early, "%s: server did not declare the agent dead early (%.0f ms)", case, srv[1])
-    if agt:
-        R.check(agt[1] >= early, "%s: agent did not declare the server dead early (%.0f ms)", case, agt[1])
+    check_not_early(case, "server", srv, EARLY_MS - took)
+    check_not_early(case, "agent", agt, EARLY_MS - took)
     outage_and_heal(w, case, marks, old_remote)
 
 

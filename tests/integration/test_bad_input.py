@@ -276,7 +276,8 @@ def test_port_in_use_exit_1(env):
 
 
 def _rss_while(srv, socks_open, seconds_max):
-    """Poll VmRSS until socks_open() is false (or seconds_max); returns the peak (kB)."""
+    """Poll VmRSS until socks_open() is false (or seconds_max); returns the peak (kB).
+    A sampling window (socks_open=lambda: True samples for the full seconds_max), not a wait."""
     peak = srv.rss_kb()
     deadline = time.monotonic() + seconds_max
     while socks_open() and time.monotonic() < deadline:
@@ -296,11 +297,7 @@ def test_memory_bounded_half_frames_before_hello(env):
         r = b.env.raw(b.srv)
         r.send(frame(DATA, b"0123456789", length=65536))
         conns.append(r)
-    t_sent = time.monotonic()
-    peak = b.srv.rss_kb()
-    while time.monotonic() - t_sent < 1.5:      # sample while all 200 are pending (timeout 2 s)
-        peak = max(peak, b.srv.rss_kb())
-        time.sleep(0.02)
+    peak = _rss_while(b.srv, lambda: True, 1.5)   # sample while all 200 are pending (timeout 2 s)
     codes = {}
     for r in conns:
         err, eof, _ = r.read_until_error_or_eof(5)
@@ -332,11 +329,7 @@ def test_memory_bounded_half_frames_after_hello(env):
     mark = b.watch.mark()
     for r in conns:
         r.send(frame(DATA, os.urandom(10), length=65536))
-    t_sent = time.monotonic()
-    peak = b.srv.rss_kb()
-    while time.monotonic() - t_sent < 2.0:      # sample while they are pending (timeout 3 s)
-        peak = max(peak, b.srv.rss_kb())
-        time.sleep(0.02)
+    peak = _rss_while(b.srv, lambda: True, 2.0)   # sample while they are pending (timeout 3 s)
     offs = b.watch.wait_count(lambda e: e.get("kind") == "offline" and e["id"].startswith("half"), 200, 6,
                               start=mark, what="offline events for the 200 half-frame sessions")
     reasons = {}

@@ -139,6 +139,21 @@ def _start_agents(env, srv, n, prefix, **kw):
     return agents
 
 
+def _check_all_back_online(env, srv, agents, marks, since):
+    """After an outage of the server: every agent is online again, ls lists them all, and each
+    printed exactly [reconnecting, online] since its mark (checked over an observation window)."""
+    t1 = time.monotonic()
+    for a, m in zip(agents, marks):
+        a.wait_state("online", 6, start=m)
+    log("all %d online again %.0f ms after %s", len(agents), (time.monotonic() - t1) * 1000, since)
+    wait_until(lambda: env.ls(srv)["online"] == len(agents), 3, "ls to show %d online" % len(agents))
+    holds(lambda: all(len(a.states("reconnecting", start=m)) == 1 for a, m in zip(agents, marks)), 0.5,
+          "exactly one reconnecting line per agent")
+    for a, m in zip(agents, marks):
+        seq = [x["state"] for x in a.snapshot(m)]
+        check(seq == ["reconnecting", "online"], "%s printed %s for the outage", a.id, seq)
+
+
 def test_server_sigkill_agents_reconnect_same_port(env):
     """SIGKILL the server: every agent reports reconnecting at once (EOF/RST), and once the
     server is back on the same port, every agent is online again; one reconnecting line each."""
@@ -162,16 +177,7 @@ def test_server_sigkill_agents_reconnect_same_port(env):
     log("server down %.0f ms; every agent failed >= 2 connect attempts meanwhile", (time.monotonic() - t0) * 1000)
     srv.start(port=port)
     check(srv.port == port, "server restarted on %d, not %d", srv.port, port)
-    t1 = time.monotonic()
-    for a, m in zip(agents, marks):
-        a.wait_state("online", 6, start=m)
-    log("all 5 online again %.0f ms after the restart", (time.monotonic() - t1) * 1000)
-    wait_until(lambda: env.ls(srv)["online"] == 5, 3, "ls to show 5 online")
-    holds(lambda: all(len(a.states("reconnecting", start=m)) == 1 for a, m in zip(agents, marks)), 0.5,
-          "exactly one reconnecting line per agent")
-    for a, m in zip(agents, marks):
-        seq = [x["state"] for x in a.snapshot(m)]
-        check(seq == ["reconnecting", "online"], "%s printed %s for the outage", a.id, seq)
+    _check_all_back_online(env, srv, agents, marks, "the restart")
     # `lifeline watch` reconnects by itself to the restarted server and streams again
     w.wait_connected(timeout=10, count=2)
     wm = w.mark()
@@ -205,16 +211,7 @@ def test_server_sigstop_agents_detect_silence(env):
               "fastest detection %.0f ms after SIGSTOP: sooner than timeout - interval", min(delays))
     finally:
         srv.signal(signal.SIGCONT)
-    t1 = time.monotonic()
-    for a, m in zip(agents, marks):
-        a.wait_state("online", 6, start=m)
-    log("all 5 online again %.0f ms after SIGCONT", (time.monotonic() - t1) * 1000)
-    wait_until(lambda: env.ls(srv)["online"] == 5, 3, "ls to show 5 online")
-    holds(lambda: all(len(a.states("reconnecting", start=m)) == 1 for a, m in zip(agents, marks)), 0.5,
-          "exactly one reconnecting line per agent")
-    for a, m in zip(agents, marks):
-        seq = [x["state"] for x in a.snapshot(m)]
-        check(seq == ["reconnecting", "online"], "%s printed %s for the outage", a.id, seq)
+    _check_all_back_online(env, srv, agents, marks, "SIGCONT")
 
 
 if __name__ == "__main__":

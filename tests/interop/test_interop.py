@@ -275,6 +275,18 @@ def read_until_closed(c, timeout=2.0):
     check(f is None, "expected the connection to close, got %s", describe(f))
 
 
+def expect_bye_and_close(c, reason, what, timeout):
+    """The next frame is BYE with `reason` (a reset or the deadline instead fails), then EOF."""
+    try:
+        f = c.recv_frame(timeout)
+    except (ConnectionResetError, socket.timeout) as e:
+        f = e
+    check(isinstance(f, dict) and f["type"] == BYE and f["reason"] == reason,
+          "%s, got %s", what, f if not isinstance(f, dict) else describe(f))
+    read_until_closed(c)
+    return f
+
+
 def expect_error_and_close(c, err, skip=(), timeout=3.0):
     """Read until ERROR (frames of the types in `skip` allowed before it), check its code, then EOF."""
     deadline = time.monotonic() + timeout
@@ -362,6 +374,8 @@ def _():
           "WELCOME %s, expected v1 flags 0 interval 100 timeout 300 id %s", describe(w), i)
     c2 = connect()
     w2 = c2.hello(id=uid("hs"), interval_ms=100, timeout_ms=300)
+    # Section 3: session is unique among live connections; both are live here.
+    check(w["session"] != w2["session"], "two live connections got the same session number %d", w["session"])
     c.bye(), c2.bye()
     return "WELCOME %d/%d ms, session numbers of two connections: %d, %d" % (
         w["interval_ms"], w["timeout_ms"], w["session"], w2["session"])
@@ -417,7 +431,7 @@ def _():
     hello = encode(HELLO, version=1, flags=0, interval_ms=100, timeout_ms=300, id=uid("split"), labels={"a": "b"})
     for b in hello:                                  # one byte per segment (TCP_NODELAY)
         c.sock.sendall(bytes([b]))
-        time.sleep(0.002)
+        time.sleep(0.002)                            # pacing, so the bytes are not coalesced
     c.welcome = c.expect(WELCOME)
     c.sock.sendall(encode(PING, t_us=1) + encode(PING, t_us=2) + encode(LIST, request_id=9))
     got = [recv_skipping_server_pings(c) for _ in range(3)]
@@ -425,7 +439,12 @@ def _():
           "three frames in one segment: got %s", [describe(f) for f in got])
     check(got[2] and got[2]["type"] == LIST_REPLY and got[2]["request_id"] == 9, "expected LIST_REPLY 9, got %s", describe(got[2]))
     ping = encode(PING, t_us=3)
-    c.sock.sendall(ping[:3]), time.sleep(0.05), c.sock.sendall(ping[3:7]), time.sleep(0.05), c.sock.sendall(ping[7:])
+    # The sleeps pace the three pieces into separate TCP segments on purpose (not synchronisation).
+    c.sock.sendall(ping[:3])
+    time.sleep(0.05)
+    c.sock.sendall(ping[3:7])
+    time.sleep(0.05)
+    c.sock.sendall(ping[7:])
     f = recv_skipping_server_pings(c)
     check(f and f["type"] == PONG and f["t_us"] == 3, "PING in 3 pieces: got %s", describe(f))
     c.bye()
@@ -528,13 +547,7 @@ def _():
     elapsed = time.monotonic() - last_byte
     check(ev["reason"] == 4, "offline EVENT %s, expected reason 4 (timeout)", describe(ev))
     check(0.29 <= elapsed < 1.0, "offline %.0f ms after the last byte, expected 300 ms + slack (< 1000)", elapsed * 1e3)
-    try:
-        f = c.recv_frame(1.0)
-    except (ConnectionResetError, socket.timeout) as e:
-        f = e
-    check(isinstance(f, dict) and f["type"] == BYE and f["reason"] == 4,
-          "timed-out client expected BYE timeout, got %s", f if not isinstance(f, dict) else describe(f))
-    read_until_closed(c)
+    expect_bye_and_close(c, 4, "timed-out client expected BYE timeout (4)", timeout=1.0)
     w.bye()
     return "offline (timeout) %.0f ms after its last byte, BYE timeout received" % (elapsed * 1e3)
 
@@ -621,13 +634,7 @@ def _():
     b.hello(id=x, interval_ms=100, timeout_ms=300)
     ev = wait_event(w, x, 3)
     check(ev["remote"] == b.local, "takeover EVENT remote %r, expected the new connection %r", ev["remote"], b.local)
-    try:
-        f = a.recv_frame(2.0)
-    except (ConnectionResetError, socket.timeout) as e:
-        f = e
-    check(isinstance(f, dict) and f["type"] == BYE and f["reason"] == 5,
-          "old connection expected BYE replaced (5), got %s", f if not isinstance(f, dict) else describe(f))
-    read_until_closed(a)
+    expect_bye_and_close(a, 5, "old connection expected BYE replaced (5)", timeout=2.0)
     b.ping(timeout=2.0)
     b.bye()
     wait_event(w, x, OFFLINE)

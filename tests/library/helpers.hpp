@@ -15,6 +15,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -95,6 +96,18 @@ ClientOptions fast_client_options(std::uint16_t port, std::string id);
 std::string local(std::uint16_t port);
 /// A port on 127.0.0.1 that nothing listens on (bound, then released).
 std::uint16_t closed_port();
+
+/// Constructs a T (Client or Server) from `opts` and returns the std::invalid_argument
+/// message it throws, or a marker text if it throws none.
+template <class T, class Options>
+std::string thrown_invalid_argument(Options opts) {
+  try {
+    T object(std::move(opts));
+  } catch (const std::invalid_argument& e) {
+    return e.what();
+  }
+  return "<no std::invalid_argument thrown>";
+}
 
 /// Records a client's state changes and data.
 struct ClientProbe {
