@@ -3,8 +3,6 @@
 
 #include "bench.hpp"
 
-#include <unistd.h>
-
 #include <algorithm>
 #include <cmath>
 #include <csignal>
@@ -14,20 +12,6 @@
 
 namespace lifeline::app {
 namespace bench {
-namespace {
-
-std::string fmt(double v, int decimals) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.*f", decimals, v);
-  return buf;
-}
-
-std::int64_t num(const boost::json::object& o, const char* key) {
-  const auto* v = o.if_contains(key);
-  return v == nullptr ? 0 : v->to_number<std::int64_t>();
-}
-
-}  // namespace
 
 /// Opens every connection at the --ramp rate, with a progress line; returns
 /// when all are established or failed (bounded by the ramp time + connect timeout + 10 s).
@@ -55,16 +39,16 @@ void add_rtt(Report& r, const Histogram& h) {
 }
 
 void run_capacity(const Options& o) {
-  const unsigned iv = ms_arg("--interval", o.interval), to = ms_arg("--timeout", o.timeout);
+  const unsigned iv = ms_arg("--interval", o.interval);
   int pid = o.server_pid;
   const bool own_server = pid == 0 && !o.server_cmd.empty();
   if (own_server) {
     pid = start_server(o.server_cmd);
-    usleep(500'000);  // let it listen
+    wait_listening(o.server, pid);
   }
   // RSS baseline before any connection exists.
   const ProcSample base = pid > 0 ? read_proc(pid) : ProcSample{};
-  Fleet fleet(o, iv, to, ms_arg("--connect-timeout", o.connect_timeout), false);
+  Fleet fleet(o, false);
   const double ramp_s = ramp_up(fleet, o);
   const auto established = fleet.sum("established"), failed = fleet.sum("failed");
   // One interval so every connection has sent its first heartbeat before measuring.
@@ -138,7 +122,7 @@ void run_capacity(const Options& o) {
 
 void run_detect(const Options& o) {
   const unsigned iv = ms_arg("--interval", o.interval), to = ms_arg("--timeout", o.timeout);
-  Fleet fleet(o, iv, to, ms_arg("--connect-timeout", o.connect_timeout), false);
+  Fleet fleet(o, false);
   ramp_up(fleet, o);
   fleet.pump_for(std::int64_t{iv} * 1000);
   // Spread the K silent connections over the workers, staggered over one interval.

@@ -141,6 +141,11 @@ struct ProcSample {
 };
 ProcSample read_proc(int pid);
 
+/// `v` with `decimals` digits after the point ("%.*f").
+std::string fmt(double v, int decimals);
+/// An integer counter of a worker's JSON line; 0 when absent.
+std::int64_t num(const boost::json::object& o, const char* key);
+
 /// One printed result: ordered (label, value) rows for the table, and the same
 /// values as a JSON object.
 struct Report {
@@ -190,7 +195,9 @@ class Fleet {
     std::optional<boost::json::object> snap, final;
     bool exited = false;
   };
-  Fleet(const Options& o, unsigned interval_ms, unsigned timeout_ms, unsigned connect_timeout_ms, bool reconnect);
+  /// Starts the workers for o.connections with o's --interval, --timeout and
+  /// --connect-timeout; `reconnect`: retry with backoff (storm).
+  Fleet(const Options& o, bool reconnect);
   ~Fleet();
   Fleet(const Fleet&) = delete;
   Fleet& operator=(const Fleet&) = delete;
@@ -244,7 +251,10 @@ void run_storm(const Options& o);
 void run_saturate(const Options& o);
 /// Runs `sh -c "exec CMD"` in the background; returns the pid (the server's own, thanks to exec).
 int start_server(const std::string& cmd);
-/// SIGKILLs pid and waits (up to 5 s) until it is gone.
+/// Waits (up to 5 s) until `server` (HOST:PORT) accepts a TCP connection;
+/// throws if the server process `pid` exits first or the time runs out.
+void wait_listening(const std::string& server, int pid);
+/// Sends `sig` to pid and waits (up to 5 s) until it is gone, then SIGKILLs it.
 void kill_server(int pid, int sig);
 
 }  // namespace lifeline::app::bench

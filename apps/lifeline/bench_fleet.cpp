@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <boost/asio.hpp>
 #include <csignal>
 #include <cstring>
 #include <fstream>
@@ -36,8 +37,9 @@ unsigned ms_arg(const std::string& option, const std::string& value) {
   return static_cast<unsigned>(duration_arg(option, value).count());
 }
 
-Fleet::Fleet(const Options& o, unsigned interval_ms, unsigned timeout_ms, unsigned connect_timeout_ms, bool reconnect)
-    : total_(o.connections) {
+Fleet::Fleet(const Options& o, bool reconnect) : total_(o.connections) {
+  const unsigned interval_ms = ms_arg("--interval", o.interval), timeout_ms = ms_arg("--timeout", o.timeout),
+                 connect_timeout_ms = ms_arg("--connect-timeout", o.connect_timeout);
   unblock_signals();
   const unsigned w = o.workers != 0 ? o.workers : (o.connections + kPerWorker - 1) / kPerWorker;
   if (w == 0 || (o.connections + w - 1) / w > kPerWorker) {
@@ -95,11 +97,7 @@ Fleet::~Fleet() {
 }
 
 void Fleet::send_all(const std::string& line) {
-  for (auto& w : workers_) {
-    if (w.to >= 0 && write(w.to, line.data(), line.size()) < 0) {
-      std::cerr << "lifeline bench: worker " << w.pid << " gone\n";
-    }
-  }
+  for (std::size_t i = 0; i < workers_.size(); ++i) send(i, line);
 }
 
 void Fleet::send(std::size_t worker, const std::string& line) {
@@ -192,7 +190,7 @@ boost::json::object Fleet::snap(Histogram& hist) {
 
 void Fleet::stop() {
   send_all("stop\n");
-  pump_until(now_us() + 5'000'000, [] { return false; });  // ends when every worker has exited
+  pump_for(5'000'000);  // ends early once every worker has exited
   for (auto& w : workers_) {
     close(w.to);
     w.to = -1;
@@ -236,6 +234,28 @@ int start_server(const std::string& cmd) {
   return pid;
 }
 
+void wait_listening(const std::string& server, int pid) {
+  const auto colon = server.rfind(':');
+  if (colon == std::string::npos) throw UsageError("--server must be HOST:PORT");
+  const boost::asio::ip::tcp::endpoint ep(boost::asio::ip::make_address(server.substr(0, colon)),
+                                          static_cast<std::uint16_t>(std::stoul(server.substr(colon + 1))));
+  boost::asio::io_context io;
+  const std::int64_t deadline = now_us() + 5'000'000;
+  for (;;) {
+    boost::asio::ip::tcp::socket probe(io);
+    boost::system::error_code ec;
+    probe.connect(ep, ec);
+    if (!ec) return;
+    if (waitpid(pid, nullptr, WNOHANG) == pid) {
+      throw std::runtime_error("lifeline bench: the server (--server-cmd) exited before listening on " + server);
+    }
+    if (now_us() >= deadline) {
+      throw std::runtime_error("lifeline bench: the server is not listening on " + server + " after 5 s");
+    }
+    usleep(10'000);
+  }
+}
+
 void kill_server(int pid, int sig) {
   if (pid <= 0) return;
   kill(pid, sig);
@@ -250,7 +270,7 @@ void kill_server(int pid, int sig) {
     usleep(10'000);
   }
   kill(pid, SIGKILL);
-  waitpid(pid, nullptr, WNOHANG);
+  waitpid(pid, nullptr, 0);  // reaps our own child; fails at once (ECHILD) for anyone else's
 }
 
 }  // namespace lifeline::app::bench

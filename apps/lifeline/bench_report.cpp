@@ -14,6 +14,17 @@
 
 namespace lifeline::app::bench {
 
+std::string fmt(double v, int decimals) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.*f", decimals, v);
+  return buf;
+}
+
+std::int64_t num(const boost::json::object& o, const char* key) {
+  const auto* v = o.if_contains(key);
+  return v == nullptr ? 0 : v->to_number<std::int64_t>();
+}
+
 std::size_t Histogram::bucket(std::uint64_t us) {
   if (us < 64) return us;
   const unsigned e = static_cast<unsigned>(std::bit_width(us)) - 1;  // >= 6
@@ -108,9 +119,8 @@ void Report::add(const std::string& key, const std::string& label, const boost::
 }
 
 void Report::add(const std::string& key, const std::string& label, double v, int decimals, const std::string& unit) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.*f", decimals, v);
-  std::string text = buf;
+  const std::string rounded = fmt(v, decimals);
+  std::string text = rounded;
   if (!unit.empty()) text += " " + unit;
   // JSON gets the number rounded the same way the table shows it.
   if (!std::isfinite(v)) {
@@ -118,7 +128,7 @@ void Report::add(const std::string& key, const std::string& label, double v, int
   } else if (decimals == 0) {
     json[key] = static_cast<std::int64_t>(std::llround(v));
   } else {
-    json[key] = std::strtod(buf, nullptr);
+    json[key] = std::strtod(rounded.c_str(), nullptr);
   }
   rows.emplace_back(label, text);
 }

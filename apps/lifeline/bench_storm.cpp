@@ -3,8 +3,6 @@
 // 500 ms, cap 5 s). lifeline bench saturate: raise the heartbeat rate step by
 // step until the server falls behind, once per server thread count.
 
-#include <unistd.h>
-
 #include <algorithm>
 #include <csignal>
 #include <iostream>
@@ -15,11 +13,6 @@
 
 namespace lifeline::app::bench {
 namespace {
-
-std::int64_t num(const boost::json::object& o, const char* key) {
-  const auto* v = o.if_contains(key);
-  return v == nullptr ? 0 : v->to_number<std::int64_t>();
-}
 
 // True once every worker has reported after `since_us` and all N are online.
 bool all_back(const Fleet& fleet, std::int64_t since_us) {
@@ -33,13 +26,13 @@ bool all_back(const Fleet& fleet, std::int64_t since_us) {
 
 void run_storm(const Options& o) {
   if (o.server_cmd.empty()) throw UsageError("storm needs --server-cmd to restart the server it kills");
-  const unsigned iv = ms_arg("--interval", o.interval), to = ms_arg("--timeout", o.timeout);
+  const unsigned iv = ms_arg("--interval", o.interval);
   int pid = o.server_pid;
   if (pid == 0) {
     pid = start_server(o.server_cmd);
-    usleep(500'000);
+    wait_listening(o.server, pid);
   }
-  Fleet fleet(o, iv, to, ms_arg("--connect-timeout", o.connect_timeout), true);
+  Fleet fleet(o, true);
   ramp_up(fleet, o);
   fleet.pump_for(std::int64_t{iv} * 1000);
   Histogram ignore;
@@ -110,7 +103,7 @@ void run_storm(const Options& o) {
 
 void run_saturate(const Options& o) {
   if (o.server_cmd.empty()) throw UsageError("saturate needs --server-cmd (with {threads} for the thread count)");
-  const unsigned iv = ms_arg("--interval", o.interval), to = ms_arg("--timeout", o.timeout);
+  const unsigned iv = ms_arg("--interval", o.interval);
   const std::int64_t step_us = std::int64_t{ms_arg("--step", o.step)} * 1000;
   // lifeline allows max(20, 4000 / interval_ms) PINGs/s per connection (flood
   // limit): stay under 20/s. mosquitto has no such limit; 10 ms is our floor.
@@ -126,8 +119,8 @@ void run_saturate(const Options& o) {
     std::string cmd = o.server_cmd;
     if (const auto at = cmd.find("{threads}"); at != std::string::npos) cmd.replace(at, 9, std::to_string(threads));
     const int pid = start_server(cmd);
-    usleep(500'000);
-    Fleet fleet(o, iv, to, ms_arg("--connect-timeout", o.connect_timeout), false);
+    wait_listening(o.server, pid);
+    Fleet fleet(o, false);
     ramp_up(fleet, o);
     fleet.pump_for(std::int64_t{iv} * 1000);
     double best = 0;

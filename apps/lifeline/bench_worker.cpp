@@ -22,6 +22,7 @@
 #include <memory>
 #include <queue>
 #include <random>
+#include <sstream>
 
 #include "bench.hpp"
 #include "common.hpp"

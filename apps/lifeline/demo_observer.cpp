@@ -68,17 +68,8 @@ void Observer::on_state(const StateChange& c) {
 
 bool Observer::wait_until(std::unique_lock<std::mutex>& lock, Clock::time_point deadline,
                           const std::function<bool()>& done) {
-  for (;;) {
-    throw_if_interrupted();
-    if (done()) {
-      return true;
-    }
-    const auto now = Clock::now();
-    if (now >= deadline) {
-      return false;
-    }
-    cv_.wait_until(lock, std::min(deadline, now + kInterruptCheck));
-  }
+  return wait_loop(
+      deadline, done, [&](Clock::time_point until) { cv_.wait_until(lock, until); }, kInterruptCheck);
 }
 
 std::size_t Observer::mark() const {

@@ -85,7 +85,8 @@ InterruptWatcher::InterruptWatcher()
 
 InterruptWatcher::~InterruptWatcher() = default;  // std::jthread: stop, then join
 
-bool poll_until(Clock::time_point deadline, const std::function<bool()>& done, std::chrono::milliseconds period) {
+bool wait_loop(Clock::time_point deadline, const std::function<bool()>& done,
+               const std::function<void(Clock::time_point until)>& block, Clock::duration slice) {
   for (;;) {
     throw_if_interrupted();
     if (done()) {
@@ -95,8 +96,12 @@ bool poll_until(Clock::time_point deadline, const std::function<bool()>& done, s
     if (now >= deadline) {
       return false;
     }
-    std::this_thread::sleep_for(std::min<Clock::duration>(period, deadline - now));
+    block(std::min(deadline, now + slice));
   }
+}
+
+bool poll_until(Clock::time_point deadline, const std::function<bool()>& done, std::chrono::milliseconds period) {
+  return wait_loop(deadline, done, [](Clock::time_point until) { std::this_thread::sleep_until(until); }, period);
 }
 
 void pace(std::chrono::milliseconds d) {

@@ -47,6 +47,13 @@ class InterruptWatcher {
   std::jthread thread_;
 };
 
+/// The loop under every wait of the demo: throws Interrupted once Ctrl-C came,
+/// returns true once `done` holds and false once `deadline` passed; otherwise
+/// calls `block(until)`, with `until` at most `slice` ahead so that Ctrl-C is
+/// seen in time.
+bool wait_loop(Clock::time_point deadline, const std::function<bool()>& done,
+               const std::function<void(Clock::time_point until)>& block, Clock::duration slice);
+
 /// Re-evaluates `done` every `period` until it holds (true) or `deadline`
 /// passes (false). For conditions nobody notifies about, such as a process
 /// exiting or a file appearing. Throws Interrupted.
