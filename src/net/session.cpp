@@ -187,7 +187,8 @@ void Session::send(std::string_view frame) {
   if (state_ == State::closed || state_ == State::draining) {
     return;
   }
-  if (!write(frame)) {
+  if (const auto ec = write(frame)) {
+    close(Reason::reset, {}, false, "write failed: " + ec.message());
     return;
   }
   if (out_.size() > shard_.ctx().options.max_outbound) {
@@ -199,18 +200,17 @@ void Session::send(std::string_view frame) {
   }
 }
 
-bool Session::write(std::string_view frame) {
+boost::system::error_code Session::write(std::string_view frame) {
   last_tx_ = Clock::now();
   if (out_.empty() && !flushing_) {
     boost::system::error_code ec;
     const std::size_t n = socket_.write_some(asio::buffer(frame.data(), frame.size()), ec);
     if (ec && ec != asio::error::would_block) {
-      close(Reason::reset, {}, false, "write failed: " + ec.message());
-      return false;
+      return ec;
     }
     frame.remove_prefix(ec ? 0 : n);
     if (frame.empty()) {
-      return true;
+      return {};
     }
   }
   out_.append(frame);
@@ -218,7 +218,7 @@ bool Session::write(std::string_view frame) {
     flushing_ = true;
     asio::co_spawn(socket_.get_executor(), flush(), asio::detached);
   }
-  return true;
+  return {};
 }
 
 asio::awaitable<void> Session::flush() {
@@ -278,12 +278,9 @@ void Session::close(Reason reason, const std::string& final_frame, bool drain, s
     return;
   }
   const bool was_online = state_ == State::online;
-  const State before = state_;
-  state_ = State::draining;  // from here on a failing write cannot re-enter close()
   if (!final_frame.empty()) {
-    write(final_frame);
+    write(final_frame);  // best effort: the session closes either way
   }
-  state_ = before;
   const bool observer = (flags_ & proto::kFlagObserver) != 0;
   const auto level = reason == Reason::protocol ? spdlog::level::warn
                      : observer                 ? spdlog::level::debug

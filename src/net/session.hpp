@@ -75,7 +75,8 @@ class Session : public std::enable_shared_from_this<Session> {
   proto::TimestampFrame ping_frame(Clock::time_point now);  // a PING stamped `now`; records it as the last PING
   void send_ping(Clock::time_point now);
   void leave_registry(Reason reason);  // releases the id and the event subscription, once
-  bool write(std::string_view frame);  // false if the socket failed (session then closed)
+  /// Writes now or queues for flush(); returns a hard socket error (the caller decides what it means).
+  boost::system::error_code write(std::string_view frame);
   boost::asio::awaitable<void> flush();
   void finish();  // hard close: socket closed, slab slot freed
   static std::int64_t now_ns() { return Clock::now().time_since_epoch().count(); }
