@@ -2,7 +2,7 @@
 /// lifeline::Server: accepts clients, runs the heartbeat, keeps the online list.
 ///
 /// Threading: the server runs N I/O threads ("shards"), each with its own
-/// io_context, sessions and timing wheel. Every public member function is
+/// event loop, sessions and timing wheel. Every public member function is
 /// thread-safe and may be called from any thread, including from inside a
 /// callback (stop() from a callback returns without waiting for the calling
 /// thread itself, which ends when the callback returns). Callbacks run on an

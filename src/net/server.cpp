@@ -1,14 +1,11 @@
 #include "lifeline/server.hpp"
 
 #include <spdlog/spdlog.h>
+#include <sys/socket.h>
 
 #include <algorithm>
-#include <boost/asio/as_tuple.hpp>
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
-#include <boost/asio/post.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <cerrno>
 #include <functional>
 #include <future>
 #include <stdexcept>
@@ -20,8 +17,42 @@
 #include "socket_options.hpp"
 
 namespace lifeline {
-namespace asio = boost::asio;
+using detail::Fd;
 using detail::Shard;
+
+namespace {
+// A non-blocking listening socket on `text`; throws std::system_error naming it.
+Fd listen_on(const std::string& text) {
+  const auto ep = detail::parse_endpoint(text);
+  Fd fd(::socket(ep.protocol().family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  const int one = 1;
+  if (!fd || ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
+      ::bind(fd.get(), ep.data(), static_cast<socklen_t>(ep.size())) != 0 || ::listen(fd.get(), SOMAXCONN) != 0) {
+    throw std::system_error(errno, std::generic_category(), "cannot listen on " + text);
+  }
+  return fd;
+}
+
+std::uint16_t port_of(const Fd& fd) {
+  boost::asio::ip::tcp::endpoint ep;
+  socklen_t len = sizeof(sockaddr_storage);
+  if (::getsockname(fd.get(), ep.data(), &len) != 0) {
+    return 0;
+  }
+  ep.resize(len);
+  return ep.port();
+}
+
+std::string address_of(const Fd& fd) {
+  boost::asio::ip::tcp::endpoint ep;
+  socklen_t len = sizeof(sockaddr_storage);
+  if (::getsockname(fd.get(), ep.data(), &len) != 0) {
+    return "?";
+  }
+  ep.resize(len);
+  return detail::to_string(ep);
+}
+}  // namespace
 
 std::string ServerOptions::validate() const {
   if (listen.empty()) {
@@ -56,32 +87,9 @@ std::string ServerOptions::validate() const {
 }
 
 struct Server::Impl {
-  using Acceptor = asio::basic_socket_acceptor<asio::ip::tcp, asio::io_context::executor_type>;
-
   explicit Impl(ServerOptions o) : ctx(std::move(o)) {}
 
-  asio::awaitable<void> accept_loop(Acceptor& acceptor) {
-    std::size_t next = 0;
-    asio::steady_timer pause(acceptor.get_executor());
-    for (;;) {
-      auto& shard = *ctx.shards[next++ % ctx.shards.size()];
-      auto [ec, socket] = co_await acceptor.async_accept(shard.io(), asio::as_tuple(asio::use_awaitable));
-      if (ec == asio::error::operation_aborted || !acceptor.is_open()) {
-        co_return;
-      }
-      if (ec) {
-        // Typically EMFILE: back off briefly instead of spinning on a full fd table.
-        logger()->error("accept failed on {}: {}", detail::to_string(acceptor.local_endpoint()), ec.message());
-        pause.expires_after(std::chrono::milliseconds(100));
-        co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
-        continue;
-      }
-      asio::post(shard.io(), [&shard, s = std::move(socket)]() mutable { shard.adopt(std::move(s)); });
-    }
-  }
-
   detail::ServerContext ctx;
-  std::vector<std::unique_ptr<Acceptor>> acceptors;
   std::vector<std::uint16_t> ports;
   std::mutex mu;  // start/stop
   bool started = false;
@@ -113,39 +121,23 @@ void Server::start() {
     return;
   }
   auto& ctx = impl_->ctx;
+  // Listen first: a port in use fails start() before any thread exists.
+  std::vector<Fd> listeners;
+  std::vector<std::uint16_t> ports;
+  for (const auto& text : ctx.options.listen) {
+    listeners.push_back(listen_on(text));
+    ports.push_back(port_of(listeners.back()));
+  }
+  impl_->ports = std::move(ports);
   for (unsigned i = 0; i < ctx.options.threads; ++i) {
     ctx.shards.push_back(std::make_unique<Shard>(ctx, i));
   }
-  auto& io0 = ctx.shards[0]->io();
-  for (const auto& text : ctx.options.listen) {
-    const auto ep = detail::parse_endpoint(text);
-    auto acceptor = std::make_unique<Impl::Acceptor>(io0);
-    boost::system::error_code ec;
-    acceptor->open(ep.protocol(), ec);
-    if (!ec) {
-      acceptor->set_option(asio::socket_base::reuse_address(true), ec);
-    }
-    if (!ec) {
-      acceptor->bind(ep, ec);
-    }
-    if (!ec) {
-      acceptor->listen(asio::socket_base::max_listen_connections, ec);
-    }
-    if (ec) {
-      // Acceptors first: they live on shard 0's io_context.
-      acceptor.reset();
-      impl_->acceptors.clear();
-      ctx.shards.clear();
-      throw std::system_error(ec, "cannot listen on " + text);
-    }
-    impl_->ports.push_back(acceptor->local_endpoint().port());
-    impl_->acceptors.push_back(std::move(acceptor));
+  // Shard 0 accepts on every listening socket and hands connections out round-robin.
+  for (const auto& l : listeners) {
+    logger()->info("listening on {} ({} I/O threads, tick {} ms)", address_of(l), ctx.shards.size(),
+                   ctx.options.tick.count());
   }
-  for (auto& acceptor : impl_->acceptors) {
-    asio::co_spawn(io0, impl_->accept_loop(*acceptor), asio::detached);
-    logger()->info("listening on {} ({} I/O threads, tick {} ms)", detail::to_string(acceptor->local_endpoint()),
-                   ctx.shards.size(), ctx.options.tick.count());
-  }
+  ctx.shards[0]->listen_on(std::move(listeners));
   for (auto& shard : ctx.shards) {
     shard->start();
   }
@@ -176,19 +168,14 @@ void Server::stop(Reason reason) {
       return;
     }
     std::promise<void> done;
-    asio::post(shard.io(), [&] {
+    shard.post([&] {
       fn();
       done.set_value();
     });
     done.get_future().wait();
   };
   // Stop accepting first, then say BYE to everyone, each shard on its own thread.
-  on_shard(*ctx.shards[0], [&] {
-    for (auto& a : impl_->acceptors) {
-      boost::system::error_code ec;
-      a->close(ec);
-    }
-  });
+  on_shard(*ctx.shards[0], [&] { ctx.shards[0]->close_listeners(); });
   for (auto& shard : ctx.shards) {
     on_shard(*shard, [&] { shard->close_all(reason); });
   }

@@ -1,11 +1,12 @@
 #include "session.hpp"
 
 #include <spdlog/spdlog.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
 
-#include <boost/asio/as_tuple.hpp>
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
-#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <cerrno>
+#include <cstring>
 
 #include "lifeline/log.hpp"
 #include "server_context.hpp"
@@ -13,7 +14,6 @@
 #include "socket_options.hpp"
 
 namespace lifeline::detail {
-namespace asio = boost::asio;
 namespace {
 // How long a closing session keeps discarding input so its final frame
 // (ERROR, BYE) reaches the peer instead of being destroyed by a reset.
@@ -22,17 +22,27 @@ constexpr std::chrono::milliseconds kDrainTime{1000};
 // server probes once after the handshake and then this rarely, so the online
 // list shows an RTT at a negligible cost per heartbeat.
 constexpr std::chrono::seconds kRttProbeEvery{30};
+
+std::string peer_of(int fd) {
+  boost::asio::ip::tcp::endpoint ep;
+  socklen_t len = sizeof(sockaddr_storage);
+  if (::getpeername(fd, ep.data(), &len) != 0 || len > ep.capacity()) {
+    return "?";
+  }
+  ep.resize(len);
+  return to_string(ep);
+}
+
+std::string errno_text(int err) { return std::strerror(err); }
 }  // namespace
 
-Session::Session(Shard& shard, Socket socket, std::uint64_t number)
+Session::Session(Shard& shard, Fd socket, std::uint64_t number)
     : shard_(shard),
       socket_(std::move(socket)),
       number_(number),
       stats_(std::make_shared<SessionStats>()),
-      decoder_(shard.ctx().options.max_data) {
-  boost::system::error_code ec;
-  const auto ep = socket_.remote_endpoint(ec);
-  peer_ = ec ? std::string("?") : to_string(ep);
+      decoder_(shard.ctx().options.max_data),
+      peer_(peer_of(socket_.get())) {
   const auto now = Clock::now();
   deadline_ = now + shard.ctx().options.handshake_timeout;
   last_tx_ = last_ping_ = now;
@@ -40,45 +50,61 @@ Session::Session(Shard& shard, Socket socket, std::uint64_t number)
 }
 
 void Session::start() {
-  boost::system::error_code ec;
-  socket_.non_blocking(true, ec);
   const auto& opts = shard_.ctx().options;
   // Until the handshake dictates the heartbeat, use the server's defaults.
-  apply_socket_options(socket_.native_handle(),
-                       Heartbeat{opts.heartbeat.default_interval, opts.heartbeat.default_timeout}, opts.tcp_keepalive);
-  wait_readable();
+  apply_socket_options(socket_.get(), Heartbeat{opts.heartbeat.default_interval, opts.heartbeat.default_timeout},
+                       opts.tcp_keepalive);
+  // Added once, edge-triggered: the kernel reports new input and newly freed
+  // send space, and a socket that stays idle costs nothing. Input that
+  // arrived before this call is reported at once.
+  if (const auto ec = shard_.loop().add(socket_.get(), EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, number_)) {
+    close(Reason::reset, {}, false, "cannot watch the socket: " + ec.message());
+  }
 }
 
-// The one place this file steps outside coroutines: an idle session's pending
-// read is a completion handler holding one shared_ptr (about 100 bytes in
-// Asio's op), where a suspended coroutine would hold three frames (about 1 KB).
-// Idle memory per connection is the scaling limit of a presence server.
-//
-// The read targets a 16-byte buffer inside the session, which a whole PING
-// (13 bytes) fits. async_read_some is "speculative" in Asio's reactor: once a
-// short read has drained the socket, re-arming only queues the op, with no
-// syscall, whereas async_wait re-arms with epoll_ctl(MOD) every time. So a
-// heartbeat costs exactly one recv and one send.
-void Session::wait_readable() {
-  socket_.async_read_some(asio::buffer(head_),
-                          [self = shared_from_this()](const boost::system::error_code& ec, std::size_t n) {
-                            if (ec == asio::error::operation_aborted || !self->socket_.is_open()) {
-                              self->finish();
-                              return;
-                            }
-                            if (ec) {
-                              self->on_eof(ec);
-                              return;
-                            }
-                            if (!self->consume(proto::Bytes(self->head_.data(), n))) {
-                              return;
-                            }
-                            // A full head buffer means more may be waiting: drain it through the shard's buffer.
-                            if (n == self->head_.size() && !self->drain()) {
-                              return;
-                            }
-                            self->wait_readable();
-                          });
+void Session::on_io(std::uint32_t events) {
+  if (state_ == State::closed) {
+    return;
+  }
+  if ((events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0) {
+    // After a hang-up or an error the socket must be read to its end (EOF or
+    // the error): no further edge would report what is left.
+    read_all((events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0);
+  }
+  if ((events & EPOLLOUT) != 0 && !out_.empty() && state_ != State::closed) {
+    flush();
+  }
+}
+
+// Reads into the shard's scratch buffer, which every session of the shard
+// shares: an idle session owns no read buffer. A read shorter than the buffer
+// has emptied the socket, and with edge-triggering any byte arriving after it
+// raises a new event, so a heartbeat costs one recv() and no EAGAIN probe.
+void Session::read_all(bool until_eagain) {
+  const auto buf = shard_.rx_buffer();
+  for (;;) {
+    const auto n = ::recv(socket_.get(), buf.data(), buf.size(), 0);
+    if (n > 0) {
+      if (!consume(proto::Bytes(buf.data(), static_cast<std::size_t>(n)))) {
+        return;
+      }
+      if (static_cast<std::size_t>(n) < buf.size() && !until_eagain) {
+        return;
+      }
+      continue;
+    }
+    if (n == 0) {
+      on_eof(0);
+      return;
+    }
+    if (errno == EINTR) {
+      continue;
+    }
+    if (errno != EAGAIN && errno != EWOULDBLOCK) {
+      on_eof(errno);
+    }
+    return;
+  }
 }
 
 bool Session::consume(proto::Bytes bytes) {
@@ -94,38 +120,16 @@ bool Session::consume(proto::Bytes bytes) {
   return state_ != State::closed;
 }
 
-bool Session::drain() {
-  const auto buf = shard_.rx_buffer();
-  boost::system::error_code ec;
-  for (;;) {
-    const std::size_t n = socket_.read_some(asio::buffer(buf.data(), buf.size()), ec);
-    if (ec == asio::error::would_block) {
-      return true;
-    }
-    if (ec) {
-      on_eof(ec);
-      return false;
-    }
-    if (!consume(proto::Bytes(buf.data(), n))) {
-      return false;
-    }
-    if (n < buf.size()) {
-      return true;  // a short read drained the socket
-    }
-  }
-}
-
-void Session::on_eof(const boost::system::error_code& ec) {
+void Session::on_eof(int err) {
   if (state_ == State::draining) {
     finish();
     return;
   }
-  const bool eof = ec == asio::error::eof;
-  std::string cause = eof ? "connection closed by peer" : "connection failed: " + ec.message();
+  std::string cause = err == 0 ? "connection closed by peer" : "connection failed: " + errno_text(err);
   if (decoder_.buffered() > 0) {
     cause += " in the middle of a frame (" + std::to_string(decoder_.missing()) + " bytes missing)";
   }
-  close(eof ? Reason::closed : Reason::reset, {}, false, cause);
+  close(err == 0 ? Reason::closed : Reason::reset, {}, false, cause);
 }
 
 std::optional<Session::Clock::time_point> Session::on_wheel(Clock::time_point now) {
@@ -187,8 +191,8 @@ void Session::send(std::string_view frame) {
   if (state_ == State::closed || state_ == State::draining) {
     return;
   }
-  if (const auto ec = write(frame)) {
-    close(Reason::reset, {}, false, "write failed: " + ec.message());
+  if (const int err = write(frame); err != 0) {
+    close(Reason::reset, {}, false, "write failed: " + errno_text(err));
     return;
   }
   if (out_.size() > shard_.ctx().options.max_outbound) {
@@ -200,45 +204,45 @@ void Session::send(std::string_view frame) {
   }
 }
 
-boost::system::error_code Session::write(std::string_view frame) {
+int Session::write(std::string_view frame) {
   last_tx_ = Clock::now();
-  if (out_.empty() && !flushing_) {
-    boost::system::error_code ec;
-    const std::size_t n = socket_.write_some(asio::buffer(frame.data(), frame.size()), ec);
-    if (ec && ec != asio::error::would_block) {
-      return ec;
+  if (out_.empty()) {
+    const auto n = ::send(socket_.get(), frame.data(), frame.size(), MSG_NOSIGNAL);
+    if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+      return errno;
     }
-    frame.remove_prefix(ec ? 0 : n);
+    frame.remove_prefix(n < 0 ? 0 : static_cast<std::size_t>(n));
     if (frame.empty()) {
-      return {};
+      return 0;
     }
   }
+  // The socket is full: the kernel raises EPOLLOUT once it has room (flush()).
   out_.append(frame);
-  if (!flushing_) {
-    flushing_ = true;
-    asio::co_spawn(socket_.get_executor(), flush(), asio::detached);
-  }
-  return {};
+  return 0;
 }
 
-asio::awaitable<void> Session::flush() {
-  const auto self = shared_from_this();
-  boost::system::error_code ec;
-  while (!out_.empty() && socket_.is_open()) {
-    auto [wait_ec] = co_await socket_.async_wait(Socket::wait_write, asio::as_tuple(asio::use_awaitable));
-    if (wait_ec || !socket_.is_open()) {
-      break;
+void Session::flush() {
+  while (!out_.empty()) {
+    const auto n = ::send(socket_.get(), out_.data(), out_.size(), MSG_NOSIGNAL);
+    if (n < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        return;  // the next EPOLLOUT continues
+      }
+      const int err = errno;
+      std::string().swap(out_);
+      if (state_ == State::draining) {
+        finish();  // the final frame cannot go out: nothing left to wait for
+      } else {
+        close(Reason::reset, {}, false, "write failed: " + errno_text(err));
+      }
+      return;
     }
-    const std::size_t n = socket_.write_some(asio::buffer(out_), ec);
-    if (ec && ec != asio::error::would_block) {
-      break;
-    }
-    out_.erase(0, ec ? 0 : n);
+    out_.erase(0, static_cast<std::size_t>(n));
   }
   std::string().swap(out_);  // an idle session keeps no output buffer
-  flushing_ = false;
-  if (ec && ec != asio::error::would_block && state_ == State::online) {
-    close(Reason::reset, {}, false, "write failed: " + ec.message());
+  if (shutdown_pending_) {
+    shutdown_pending_ = false;
+    ::shutdown(socket_.get(), SHUT_WR);
   }
 }
 
@@ -293,11 +297,16 @@ void Session::close(Reason reason, const std::string& final_frame, bool drain, s
     logger()->log(level, "closed peer={} reason={} ({})", peer_, proto::to_string(reason), cause);
   }
   leave_registry(reason);
-  if (drain && socket_.is_open()) {
+  if (drain && socket_) {
     state_ = State::draining;
     deadline_ = Clock::now() + kDrainTime;
-    boost::system::error_code ec;
-    socket_.shutdown(Socket::shutdown_send, ec);
+    // The final frame must leave before the FIN: if part of it is still
+    // queued, flush() shuts the write side once it is sent.
+    if (out_.empty()) {
+      ::shutdown(socket_.get(), SHUT_WR);
+    } else {
+      shutdown_pending_ = true;
+    }
     // The session's existing wheel entry comes back by the drain deadline or by
     // its heartbeat deadline; the peer's EOF usually ends the drain first.
     return;
@@ -323,8 +332,7 @@ void Session::finish() {
   }
   leave_registry(Reason::closed);  // a no-op after close(), which already left
   state_ = State::closed;
-  boost::system::error_code ec;
-  socket_.close(ec);
+  socket_.reset();  // closing also takes it out of the epoll set
   shard_.forget(number_);
 }
 

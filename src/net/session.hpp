@@ -1,17 +1,13 @@
 #pragma once
-// One client connection on the server. Owned by its shard's slab (and kept
-// alive by its own coroutine while that runs); referenced elsewhere only by
-// session number. Runs entirely on its shard's thread.
+// One client connection on the server. Owned by its shard's slab; referenced
+// elsewhere only by session number. Runs entirely on its shard's thread.
 //
-// Read path: a pending read into a 16-byte buffer in the session (more is
-// drained through the shard's scratch buffer). A heartbeat therefore costs one
-// wakeup, one read, one timestamp store and one write of a 13-byte PONG: no
-// timer, no allocation, no epoll_ctl.
+// The socket sits in the shard's epoll set from accept to close,
+// edge-triggered for input and output. A heartbeat costs one recv() into the
+// shard's scratch buffer, one timestamp store and one send() of a 13-byte
+// PONG: no timer, no allocation, no epoll_ctl, no read buffer per session.
 
-#include <array>
-#include <boost/asio/awaitable.hpp>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/tcp.hpp>
+#include <boost/system/error_code.hpp>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -19,6 +15,7 @@
 #include <string>
 #include <string_view>
 
+#include "event_loop.hpp"
 #include "lifeline/frame_decoder.hpp"
 #include "lifeline/heartbeat.hpp"
 #include "registry.hpp"
@@ -27,15 +24,19 @@ namespace lifeline::detail {
 
 class Shard;
 
-class Session : public std::enable_shared_from_this<Session> {
+class Session {
  public:
   using Clock = std::chrono::steady_clock;
-  using Socket = boost::asio::basic_stream_socket<boost::asio::ip::tcp, boost::asio::io_context::executor_type>;
 
-  Session(Shard& shard, Socket socket, std::uint64_t number);
+  Session(Shard& shard, Fd socket, std::uint64_t number);
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+  ~Session() = default;
 
-  /// Starts reading; the session keeps itself alive until the connection closes.
+  /// Adds the socket to the shard's loop.
   void start();
+  /// Called by the shard's loop with the epoll events of this socket.
+  void on_io(std::uint32_t events);
 
   /// Called by the shard's wheel: checks deadlines, sends a server-driven PING
   /// when due; returns the next deadline, or nullopt once closed.
@@ -62,31 +63,30 @@ class Session : public std::enable_shared_from_this<Session> {
   enum class State : std::uint8_t { handshaking, online, draining, closed };
 
   // Frame handling (session_frames.cpp). Return false to stop reading.
-  void wait_readable();
   bool consume(proto::Bytes bytes);  // false once the session is closed
-  bool drain();                      // reads until the socket is empty; false once closed
+  void read_all(bool until_eagain);  // reads what the socket holds
   bool on_frame(const proto::Frame& f);
   bool on_hello(proto::Bytes payload);
   bool peer_has_closed();  // EOF already queued behind what was read
   void on_list(std::uint32_t request_id);
   void on_subscribe();
-  void on_eof(const boost::system::error_code& ec);
+  void on_eof(int err);  // 0: orderly close by the peer, else the errno
 
   proto::TimestampFrame ping_frame(Clock::time_point now);  // a PING stamped `now`; records it as the last PING
   void send_ping(Clock::time_point now);
   void leave_registry(Reason reason);  // releases the id and the event subscription, once
   /// Writes now or queues for flush(); returns a hard socket error (the caller decides what it means).
-  boost::system::error_code write(std::string_view frame);
-  boost::asio::awaitable<void> flush();
+  int write(std::string_view frame);
+  void flush();   // the socket became writable: sends what is queued
   void finish();  // hard close: socket closed, slab slot freed
   static std::int64_t now_ns() { return Clock::now().time_since_epoch().count(); }
 
   Shard& shard_;
-  Socket socket_;
+  Fd socket_;
   std::uint64_t number_;
   State state_ = State::handshaking;
-  bool registered_ = false;  // holds an id in the registry
-  bool flushing_ = false;
+  bool registered_ = false;        // holds an id in the registry
+  bool shutdown_pending_ = false;  // draining: shut the write side once out_ is sent
   std::uint8_t flags_ = 0;
   Heartbeat hb_{};
   PingBudget ping_budget_;
@@ -98,8 +98,7 @@ class Session : public std::enable_shared_from_this<Session> {
   proto::FrameDecoder decoder_;
   std::string id_;
   std::string peer_;
-  std::string out_;                      // unsent output; empty (and unallocated) when the socket keeps up
-  std::array<std::uint8_t, 16> head_{};  // target of the pending read: a whole PING fits
+  std::string out_;  // unsent output; empty (and unallocated) when the socket keeps up
 };
 
 }  // namespace lifeline::detail

@@ -3,7 +3,6 @@
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
 
-#include <boost/asio/post.hpp>
 #include <cstdio>
 
 #include "lifeline/log.hpp"
@@ -108,7 +107,7 @@ bool Session::on_hello(proto::Bytes payload) {
   hb_ = negotiate(ctx.options.heartbeat, hello->interval, hello->timeout);
   ping_budget_ = PingBudget(hb_.interval);
   id_ = hello->id.empty() ? assigned_id(number_) : hello->id;
-  apply_socket_options(socket_.native_handle(), hb_, ctx.options.tcp_keepalive);
+  apply_socket_options(socket_.get(), hb_, ctx.options.tcp_keepalive);
 
   // A client whose handshake timed out (say, while this server was frozen)
   // has closed already; its stale HELLO must not take over its live session.
@@ -156,7 +155,7 @@ bool Session::on_hello(proto::Bytes payload) {
 
 bool Session::peer_has_closed() {
   char byte = 0;
-  const auto n = ::recv(socket_.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  const auto n = ::recv(socket_.get(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
   return n == 0;
 }
 
@@ -202,16 +201,10 @@ void Session::on_subscribe() {
   if (subscription_ != 0) {
     return;
   }
-  auto& io = shard_.io();
-  std::weak_ptr<Session> weak = weak_from_this();
   // Events arrive on whatever thread caused them; hop to this session's thread.
-  // Posts to one io_context run in order, so the subscriber sees seq order.
-  subscription_ = shard_.ctx().registry.subscribe([&io, weak](const PresenceEvent& ev) {
-    boost::asio::post(io, [weak, ev] {
-      if (auto s = weak.lock()) {
-        s->send_event(ev);
-      }
-    });
+  // Posts to one shard run in order, so the subscriber sees seq order.
+  subscription_ = shard_.ctx().registry.subscribe([shard = &shard_, no = number_](const PresenceEvent& ev) {
+    shard->with_session(no, [ev](Session& s) { s.send_event(ev); });
   });
 }
 

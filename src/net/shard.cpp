@@ -1,37 +1,49 @@
 #include "shard.hpp"
 
 #include <spdlog/spdlog.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
 
-#include <boost/asio/as_tuple.hpp>
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
-#include <boost/asio/use_awaitable.hpp>
+#include <cerrno>
+#include <cstring>
 
 #include "lifeline/log.hpp"
 #include "server_context.hpp"
 
 namespace lifeline::detail {
-namespace asio = boost::asio;
 namespace {
 thread_local const Shard* t_current_shard = nullptr;  // set on each shard's own thread
 // Enough slots that a default 30 s timeout fits in one turn at a 50 ms tick;
 // longer deadlines park in the last slot and are re-checked when it comes round.
 constexpr std::size_t kWheelSlots = 1024;
 constexpr std::size_t kReadBuffer = std::size_t{64} * 1024;
+// Connections taken per readiness report of a listener: the listener is
+// level-triggered, so the rest come in the next round, after other sockets.
+constexpr int kAcceptBatch = 64;
+// After EMFILE and friends: how long to stop accepting instead of spinning on
+// a connection that cannot be taken.
+constexpr std::chrono::milliseconds kAcceptPause{100};
 }  // namespace
 
 Shard::Shard(ServerContext& ctx, std::uint32_t index)
-    : ctx_(ctx), index_(index), wheel_(ctx.options.tick, kWheelSlots, Clock::now()), timer_(io_), rx_(kReadBuffer) {}
+    : ctx_(ctx), index_(index), wheel_(ctx.options.tick, kWheelSlots, Clock::now()), rx_(kReadBuffer) {}
 
 Shard::~Shard() { join(); }
 
 void Shard::start() {
-  work_.emplace(io_.get_executor());
-  start_ticking();
+  for (std::size_t i = 0; i < listeners_.size(); ++i) {
+    if (const auto ec = loop_.add(listeners_[i].get(), EPOLLIN, listener_tag(i))) {
+      throw std::system_error(ec, "cannot watch a listening socket");
+    }
+  }
   thread_ = std::thread([this] {
     t_current_shard = this;
     try {
-      io_.run();
+      loop_.run([this](std::uint64_t tag, std::uint32_t events) { on_ready(tag, events); }, wheel_.next_due(),
+                [this](Clock::time_point now) {
+                  wheel_.advance(now, [this](std::uint64_t no, Clock::time_point t) { return visit(no, t); });
+                  return wheel_.next_due();
+                });
     } catch (const std::exception& e) {
       logger()->critical("I/O thread {} stopped by an exception: {}", index_, e.what());
     }
@@ -39,7 +51,7 @@ void Shard::start() {
 }
 
 void Shard::join() {
-  work_.reset();
+  loop_.quit();
   // A handler on this shard's thread may call Server::stop(): that thread ends
   // once the handler returns, and a later join from another thread reaps it.
   if (thread_.joinable() && thread_.get_id() != std::this_thread::get_id()) {
@@ -49,34 +61,69 @@ void Shard::join() {
 
 bool Shard::on_this_thread() const { return t_current_shard == this; }
 
-void Shard::start_ticking() {
-  asio::co_spawn(
-      io_,
-      [this]() -> asio::awaitable<void> {
-        for (;;) {
-          timer_.expires_at(wheel_.next_due());
-          auto [ec] = co_await timer_.async_wait(asio::as_tuple(asio::use_awaitable));
-          // cancel() cannot stop a wait whose completion is already queued, so
-          // the loop also checks the server's stop flag: otherwise it would
-          // re-arm forever and the thread would never finish.
-          if (ec || ctx_.stopping.load()) {
-            co_return;
-          }
-          wheel_.advance(Clock::now(), [this](std::uint64_t no, Clock::time_point now) { return visit(no, now); });
-        }
-      },
-      asio::detached);
+void Shard::on_ready(std::uint64_t tag, std::uint32_t events) {
+  if (shard_of(tag) == kNotASession) {
+    accept_from(index_of(tag));
+    return;
+  }
+  if (auto* s = find(tag)) {
+    s->on_io(events);
+  }
+  // else: the session closed earlier in this batch; its number is stale.
 }
 
-std::optional<Shard::Clock::time_point> Shard::visit(std::uint64_t session_no, Clock::time_point now) const {
-  auto session = find(session_no);
-  if (!session) {
+void Shard::accept_from(std::size_t listener) {
+  if (listener >= listeners_.size() || !listeners_[listener]) {
+    return;
+  }
+  const int lfd = listeners_[listener].get();
+  for (int i = 0; i < kAcceptBatch; ++i) {
+    Fd fd(::accept4(lfd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC));
+    if (!fd) {
+      const int err = errno;
+      if (err == EAGAIN || err == EWOULDBLOCK) {
+        return;
+      }
+      if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {
+        logger()->error("accept failed: {}; not accepting for {} ms", std::strerror(err), kAcceptPause.count());
+        pause_accepting();
+        return;
+      }
+      continue;  // ECONNABORTED and the like: that connection is gone, the next may be fine
+    }
+    auto& target = *ctx_.shards[next_shard_++ % ctx_.shards.size()];
+    if (&target == this) {
+      adopt(std::move(fd));
+    } else {
+      target.post([&target, raw = fd.release()] { target.adopt(Fd(raw)); });
+    }
+  }
+}
+
+void Shard::pause_accepting() {
+  for (const auto& l : listeners_) {
+    loop_.remove(l.get());
+  }
+  wheel_.schedule(kResumeAcceptTag, Clock::now() + kAcceptPause);
+}
+
+std::optional<Shard::Clock::time_point> Shard::visit(std::uint64_t session_no, Clock::time_point now) {
+  if (session_no == kResumeAcceptTag) {
+    for (std::size_t i = 0; i < listeners_.size(); ++i) {
+      if (listeners_[i]) {
+        loop_.add(listeners_[i].get(), EPOLLIN, listener_tag(i));
+      }
+    }
+    return std::nullopt;
+  }
+  auto* session = find(session_no);
+  if (session == nullptr) {
     return std::nullopt;  // closed since it was scheduled
   }
   return session->on_wheel(now);
 }
 
-void Shard::adopt(Session::Socket socket) {
+void Shard::adopt(Fd socket) {
   std::uint32_t index = 0;
   if (!free_.empty()) {
     index = free_.back();
@@ -87,16 +134,17 @@ void Shard::adopt(Session::Socket socket) {
   }
   auto& slot = slots_[index];
   const auto no = make_session_no(index_, slot.gen, index);
-  slot.session = std::make_shared<Session>(*this, std::move(socket), no);
-  if (ctx_.stopping.load()) {
-    slot.session->close_with_error(proto::ErrorCode::shutting_down, "server is shutting down", Reason::shutdown);
-  }
+  slot.session = std::make_unique<Session>(*this, std::move(socket), no);
+  auto& session = *slot.session;
   // The handshake deadline is this session's only wheel entry until it closes.
   wheel_.schedule(no, Clock::now() + std::min(ctx_.options.handshake_timeout, ctx_.options.heartbeat.min_timeout / 2));
-  slot.session->start();
+  session.start();
+  if (ctx_.stopping.load()) {
+    session.close_with_error(proto::ErrorCode::shutting_down, "server is shutting down", Reason::shutdown);
+  }
 }
 
-std::shared_ptr<Session> Shard::find(std::uint64_t session_no) const {
+Session* Shard::find(std::uint64_t session_no) const {
   const auto index = index_of(session_no);
   if (shard_of(session_no) != index_ || index >= slots_.size()) {
     return nullptr;
@@ -105,7 +153,7 @@ std::shared_ptr<Session> Shard::find(std::uint64_t session_no) const {
   if ((slot.gen & 0xFFFFFFU) != gen_of(session_no)) {
     return nullptr;
   }
-  return slot.session;
+  return slot.session.get();
 }
 
 void Shard::forget(std::uint64_t session_no) {
@@ -113,27 +161,33 @@ void Shard::forget(std::uint64_t session_no) {
   if (index >= slots_.size() || (slots_[index].gen & 0xFFFFFFU) != gen_of(session_no) || !slots_[index].session) {
     return;
   }
-  // The session object lives on until its coroutine returns; drop it off this
-  // thread's stack first so a close from inside the session stays safe.
-  asio::post(io_, [s = std::move(slots_[index].session)] {});
+  // The session may be the caller: destroy it from a later posted task, once
+  // nothing of it is on this thread's stack.
+  if (graveyard_.empty()) {
+    post([this] { graveyard_.clear(); });
+  }
+  graveyard_.push_back(std::move(slots_[index].session));
   ++slots_[index].gen;
   free_.push_back(index);
 }
 
+void Shard::close_listeners() {
+  listeners_.clear();  // closing an fd also takes it out of the epoll set
+}
+
 void Shard::close_all(Reason reason) {
-  std::vector<std::shared_ptr<Session>> live;
+  std::vector<Session*> live;
   for (const auto& slot : slots_) {
     if (slot.session) {
-      live.push_back(slot.session);
+      live.push_back(slot.session.get());
     }
   }
-  for (const auto& s : live) {
+  for (auto* s : live) {
     // A draining session (after a kick, timeout or ERROR) waits for its peer's
     // EOF; a frozen or unreachable peer never sends one, so end it now.
     s->close_with_bye(reason, "server is shutting down");
     s->terminate();
   }
-  timer_.cancel();
 }
 
 }  // namespace lifeline::detail

@@ -1,19 +1,19 @@
 #pragma once
-// One I/O thread of the server: an io_context, the sessions it owns (a slab
+// One I/O thread of the server: an event loop, the sessions it owns (a slab
 // indexed by session number), and one timing wheel for all their deadlines.
-// Everything here runs on the shard's thread unless stated otherwise.
+// Shard 0 also owns the listening sockets and hands accepted connections out
+// round-robin. Everything here runs on the shard's thread unless stated otherwise.
 
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/post.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
 #include <thread>
 #include <vector>
 
+#include "event_loop.hpp"
 #include "lifeline/timing_wheel.hpp"
 #include "session.hpp"
 
@@ -30,57 +30,69 @@ class Shard {
   Shard& operator=(const Shard&) = delete;
   ~Shard();
 
-  boost::asio::io_context& io() { return io_; }
   ServerContext& ctx() { return ctx_; }
   std::uint32_t index() const { return index_; }
   TimingWheel<Clock>& wheel() { return wheel_; }
   /// Scratch buffer every session of this shard reads into: idle sessions own no read buffer.
   std::span<std::uint8_t> rx_buffer() { return rx_; }
 
+  EventLoop& loop() { return loop_; }
+
+  /// Before start(): the listening sockets this shard accepts on.
+  void listen_on(std::vector<Fd> listeners) { listeners_ = std::move(listeners); }
   /// Starts the thread (any thread).
   void start();
-  /// Releases the io_context and joins its thread (unless called on that thread).
+  /// Ends the loop and joins its thread (unless called on that thread).
   void join();
   /// True on this shard's own thread.
   bool on_this_thread() const;
+  /// Any thread: runs `fn` on this shard's thread, in posting order.
+  void post(std::function<void()> fn) { loop_.post(std::move(fn)); }
 
-  /// Takes ownership of an accepted connection and starts its session.
-  void adopt(Session::Socket socket);
+  /// Takes ownership of an accepted, non-blocking connection and starts its session.
+  void adopt(Fd socket);
   /// The live session with this number, or nullptr.
-  std::shared_ptr<Session> find(std::uint64_t session_no) const;
+  Session* find(std::uint64_t session_no) const;
   /// Any thread: runs `fn(Session&)` on this shard's thread if that session is still live then.
   template <class Fn>
   void with_session(std::uint64_t session_no, Fn fn) {
-    boost::asio::post(io_, [this, session_no, fn = std::move(fn)]() mutable {
-      if (auto s = find(session_no)) {
+    post([this, session_no, fn = std::move(fn)]() mutable {
+      if (auto* s = find(session_no)) {
         fn(*s);
       }
     });
   }
-  /// Frees the slab slot of a closed session (its number becomes stale).
+  /// Frees the slab slot of a closed session (its number becomes stale). The
+  /// object itself lives until the loop's current work is done, so a session
+  /// may call this from inside its own member functions.
   void forget(std::uint64_t session_no);
+  /// Stops accepting (server shutdown).
+  void close_listeners();
   /// Closes every session (server shutdown).
   void close_all(Reason reason);
   std::size_t session_count() const { return slots_.size() - free_.size(); }
 
  private:
   struct Slot {
-    std::shared_ptr<Session> session;
+    std::unique_ptr<Session> session;
     std::uint32_t gen = 0;
   };
-  void start_ticking();
-  std::optional<Clock::time_point> visit(std::uint64_t session_no, Clock::time_point now) const;
+  void on_ready(std::uint64_t tag, std::uint32_t events);
+  void accept_from(std::size_t listener);
+  void pause_accepting();
+  std::optional<Clock::time_point> visit(std::uint64_t session_no, Clock::time_point now);
 
   ServerContext& ctx_;
   std::uint32_t index_;
-  boost::asio::io_context io_{1};
-  std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> work_;
+  EventLoop loop_;
   std::thread thread_;
   TimingWheel<Clock> wheel_;
-  boost::asio::steady_timer timer_;
   std::vector<Slot> slots_;
   std::vector<std::uint32_t> free_;
+  std::vector<std::unique_ptr<Session>> graveyard_;  // closed sessions, destroyed by the next posted task
   std::vector<std::uint8_t> rx_;
+  std::vector<Fd> listeners_;
+  std::size_t next_shard_ = 0;  // round-robin target of the next accepted connection
 };
 
 /// Session numbers carry their location: shard (8 bits), slot generation (24
@@ -91,5 +103,12 @@ constexpr std::uint64_t make_session_no(std::uint32_t shard, std::uint32_t gen, 
 constexpr std::uint32_t shard_of(std::uint64_t no) { return static_cast<std::uint32_t>(no >> 56U); }
 constexpr std::uint32_t gen_of(std::uint64_t no) { return static_cast<std::uint32_t>((no >> 32U) & 0xFFFFFFU); }
 constexpr std::uint32_t index_of(std::uint64_t no) { return static_cast<std::uint32_t>(no & 0xFFFFFFFFU); }
+/// Shard field 0xFF (there are at most 255 shards, 0..254) marks loop and
+/// wheel tags that are not sessions: listening sockets and the accept pause.
+constexpr std::uint32_t kNotASession = 0xFF;
+constexpr std::uint64_t listener_tag(std::size_t i) {
+  return make_session_no(kNotASession, 0, static_cast<std::uint32_t>(i));
+}
+constexpr std::uint64_t kResumeAcceptTag = make_session_no(kNotASession, 1, 0);
 
 }  // namespace lifeline::detail
