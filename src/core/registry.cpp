@@ -76,7 +76,7 @@ OnlineClient Registry::view(const Entry& e) {
   c.since = e.since;
   c.heartbeat = e.reg.heartbeat;
   c.labels = e.reg.labels;
-  if (e.reg.stats) {
+  if (e.reg.stats != nullptr) {
     // last_rx is on the steady clock; express it on the wall clock via "how long ago".
     const auto rx = std::chrono::steady_clock::time_point(
         std::chrono::nanoseconds(e.reg.stats->last_rx_ns.load(std::memory_order_relaxed)));

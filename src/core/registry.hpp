@@ -20,8 +20,9 @@
 
 namespace lifeline::detail {
 
-/// Written by the owning session (relaxed stores: a heartbeat costs one store),
-/// read by snapshots on any thread.
+/// Lives inside the owning session, which writes it (relaxed stores: a
+/// heartbeat costs one store, to a line the session has just used); read by
+/// snapshots on any thread, under the registry's lock.
 struct SessionStats {
   std::atomic<std::int64_t> last_rx_ns{0};  ///< steady clock, ns since epoch
   std::atomic<std::uint32_t> rtt_us{0};
@@ -34,7 +35,10 @@ struct Registration {
   Heartbeat heartbeat{};
   std::uint64_t session = 0;
   std::uint32_t shard = 0;
-  std::shared_ptr<const SessionStats> stats;
+  /// The session's stats, or null. The session must outlive its registration:
+  /// it stays valid until that session's release(), or until another session
+  /// takes the id over (both under the registry's lock).
+  const SessionStats* stats = nullptr;
 };
 
 struct SessionAddress {

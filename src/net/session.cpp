@@ -40,13 +40,12 @@ Session::Session(Shard& shard, Fd socket, std::uint64_t number)
     : shard_(shard),
       socket_(std::move(socket)),
       number_(number),
-      stats_(std::make_shared<SessionStats>()),
       decoder_(shard.ctx().options.max_data),
       peer_(peer_of(socket_.get())) {
   const auto now = Clock::now();
   deadline_ = now + shard.ctx().options.handshake_timeout;
   last_tx_ = last_ping_ = now;
-  stats_->last_rx_ns.store(now.time_since_epoch().count(), std::memory_order_relaxed);
+  stats_.last_rx_ns.store(now.time_since_epoch().count(), std::memory_order_relaxed);
 }
 
 void Session::start() {
@@ -112,7 +111,7 @@ bool Session::consume(proto::Bytes bytes) {
     return true;  // declared dead or closing: late bytes are discarded, never revive it
   }
   // Any byte counts as liveness: this store is the whole cost of a heartbeat's bookkeeping.
-  stats_->last_rx_ns.store(now_ns(), std::memory_order_relaxed);
+  stats_.last_rx_ns.store(now_ns(), std::memory_order_relaxed);
   auto err = decoder_.feed(bytes, [this](const proto::Frame& f) { return on_frame(f); });
   if (err) {
     close_with_error(err->code, err->message, Reason::protocol);
@@ -155,7 +154,7 @@ std::optional<Session::Clock::time_point> Session::on_wheel(Clock::time_point no
     }
     case State::online: break;
   }
-  const auto last_rx = Clock::time_point(Clock::duration(stats_->last_rx_ns.load(std::memory_order_relaxed)));
+  const auto last_rx = Clock::time_point(Clock::duration(stats_.last_rx_ns.load(std::memory_order_relaxed)));
   const auto expiry = last_rx + hb_.timeout;
   if (now >= expiry) {
     const auto silent = std::chrono::duration_cast<std::chrono::milliseconds>(now - last_rx);

@@ -31,7 +31,8 @@ class Session {
   Session(Shard& shard, Fd socket, std::uint64_t number);
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
-  ~Session() = default;
+  /// Releases a registration still held (the registry points at stats_).
+  ~Session() { leave_registry(Reason::shutdown); }
 
   /// Adds the socket to the shard's loop.
   void start();
@@ -93,7 +94,7 @@ class Session {
   Clock::time_point deadline_;  // handshake or drain deadline
   Clock::time_point last_tx_;
   Clock::time_point last_ping_;
-  std::shared_ptr<SessionStats> stats_;
+  SessionStats stats_;  // the heartbeat's one store lands here, inside the session
   std::uint64_t subscription_ = 0;
   proto::FrameDecoder decoder_;
   std::string id_;

@@ -62,7 +62,7 @@ bool Session::on_frame(const proto::Frame& f) {
       const auto sent_us = static_cast<std::int64_t>(proto::read_u64(f.payload));
       const auto now_us = static_cast<std::int64_t>(timestamp_us(Clock::now()));
       if (sent_us > 0 && sent_us <= now_us && now_us - sent_us < (std::int64_t{1} << 32)) {
-        stats_->rtt_us.store(static_cast<std::uint32_t>(now_us - sent_us), std::memory_order_relaxed);
+        stats_.rtt_us.store(static_cast<std::uint32_t>(now_us - sent_us), std::memory_order_relaxed);
       }
       return true;
     }
@@ -117,7 +117,7 @@ bool Session::on_hello(proto::Bytes payload) {
   }
   const bool observer = (flags_ & proto::kFlagObserver) != 0;
   if (!observer) {
-    Registration reg{id_, peer_, std::move(hello->labels), hb_, number_, shard_.index(), stats_};
+    Registration reg{id_, peer_, std::move(hello->labels), hb_, number_, shard_.index(), &stats_};
     const auto claim = ctx.registry.claim(std::move(reg), ctx.options.duplicates);
     if (!claim.accepted) {
       const std::string id = std::move(id_);

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <memory>
 #include <string>
@@ -140,11 +141,12 @@ TEST(Registry, SeqIsStrictlyIncreasingAcrossAllKinds) {
 TEST(Registry, SnapshotIsSortedAndDerivesLastSeenFromStats) {
   Registry r;
   const auto steady_now = std::chrono::steady_clock::now();
+  std::deque<SessionStats> stats;  // outlives the registrations, as a session does
   const auto make_stats = [&](std::chrono::seconds ago, std::uint32_t rtt_us) {
-    auto s = std::make_shared<SessionStats>();
-    s->last_rx_ns = std::chrono::duration_cast<std::chrono::nanoseconds>((steady_now - ago).time_since_epoch()).count();
-    s->rtt_us = rtt_us;
-    return s;
+    auto& s = stats.emplace_back();
+    s.last_rx_ns = std::chrono::duration_cast<std::chrono::nanoseconds>((steady_now - ago).time_since_epoch()).count();
+    s.rtt_us = rtt_us;
+    return &s;
   };
   for (const auto& [id, ago] : std::vector<std::pair<std::string, int>>{{"charlie", 5}, {"alpha", 60}, {"bravo", 0}}) {
     Registration x = reg(id, static_cast<std::uint64_t>(id.size()));

@@ -212,5 +212,26 @@ TEST(TimingWheel, VisitorMayScheduleNewKeysDuringAdvance) {
   EXPECT_EQ(s.size(), 0U);
 }
 
+TEST(TimingWheel, MemoryFollowsLiveKeysNotTheBusiestSlot) {
+  // 10,000 keys with a timeout a few slots long, re-armed at every visit, as
+  // sessions that heartbeat: at any moment they crowd a few slots. After three
+  // turns, the slots must not each keep room for such a crowd.
+  constexpr std::size_t kKeys = 10'000;
+  constexpr auto kTimeout = kTick * 4;
+  Wheel w(kTick, kSlots, kStart);
+  for (std::uint64_t k = 0; k < kKeys; ++k) {
+    w.schedule(k, kStart + kTimeout);
+  }
+  TimePoint now = kStart;
+  for (std::size_t i = 0; i < 3 * kSlots; ++i) {
+    now += kTick;
+    w.advance(now, [&](std::uint64_t, TimePoint t) { return std::optional<TimePoint>(t + kTimeout); });
+  }
+  ASSERT_EQ(w.size(), kKeys);
+  // Live keys take 80 KB; vector growth may double that. A slot holding on to
+  // its crowd's buffer would make it 64 x 10,000 x 8 B = 5 MB.
+  EXPECT_LE(w.heap_bytes(), 2 * kKeys * sizeof(std::uint64_t) + kSlots * 64);
+}
+
 }  // namespace
 }  // namespace lifeline
