@@ -2,6 +2,17 @@
 # for N clients online, read a process's RSS and CPU. Sourced, not run.
 set -euo pipefail
 
+# The server on CPU 0, the generator on the others. On loopback a packet's
+# receive processing runs on the sending CPU, so with both everywhere the
+# server is charged part of the generator's traffic and the reverse,
+# differently from run to run. Pinned, each side pays for what it sends (the
+# server: delivering its replies), the same way for every server measured.
+# LIFELINE_BENCH_PIN=0 turns it off.
+SERVER_CPU=(); CLIENT_CPU=()
+if [ "${LIFELINE_BENCH_PIN:-1}" = 1 ] && [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; then
+  SERVER_CPU=(taskset -c 0); CLIENT_CPU=(taskset -c "1-$(( $(nproc) - 1 ))")
+fi
+
 start_server() {  # start_server BIN PORTFILE ARGS... ; sets SERVER_PID and PORT
   local bin=$1 portfile=$2; shift 2
   rm -f "$portfile"

@@ -1,19 +1,20 @@
 #!/usr/bin/env bash
 # lifeline against mosquitto, same generator, same N and interval, one run:
-# capacity (CPU per heartbeat, RSS per connection, false offlines) and detect,
+# capacity (CPU per heartbeat, RSS per connection, false offlines),
 # then the ratios lifeline / mosquitto.
 # usage: bench/compare.sh BIN [CONNECTIONS=19000] [WINDOW=30s]
 set -euo pipefail
 BIN=$1; N=${2:-19000}; WINDOW=${3:-30s}
 here=$(cd "$(dirname "$0")" && pwd)
+source "$here/common.sh"  # SERVER_CPU, CLIENT_CPU
 out=$(mktemp -d); trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$out"' EXIT
 ulimit -n 20000
 
 capacity() {  # capacity NAME PROTOCOL PORT -- server command...
   local name=$1 proto=$2 port=$3; shift 4
-  "$@" >/dev/null 2>&1 & local pid=$!
+  "${SERVER_CPU[@]}" "$@" >/dev/null 2>&1 & local pid=$!
   for _ in $(seq 50); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
-  "$BIN" bench capacity --protocol "$proto" --server "127.0.0.1:$port" --server-pid "$pid" \
+  "${CLIENT_CPU[@]}" "$BIN" bench capacity --protocol "$proto" --server "127.0.0.1:$port" --server-pid "$pid" \
     -n "$N" --interval 1s --timeout 3s --window "$WINDOW" --sources 4 --json >"$out/$name.json"
   kill "$pid"; wait "$pid" 2>/dev/null || true
 }

@@ -13,7 +13,10 @@ else
   echo "micro-benchmarks: skipped, $1/bench/lifeline_micro_bench not built (configure with -DLIFELINE_BUILD_BENCH=ON, e.g. cmake --preset bench)"
 fi
 if command -v mosquitto >/dev/null; then
-  "$here/compare.sh" "$BIN" 19000 30s
+  "$here/compare.sh" "$BIN" 19000 60s
+  echo "storm, lifeline:"; "$here/storm.sh" "$BIN" 19000 lifeline
+  echo "storm, mosquitto:"; "$here/storm.sh" "$BIN" 19000 mqtt
+  "$here/plots.sh" "$BIN" "${PLOTS_DIR:-$1/plots}"
 else
-  echo "compare: skipped (mosquitto not installed; scripts/bootstrap bench installs it)"
+  echo "compare, storm, plots: skipped (mosquitto not installed; scripts/bootstrap bench installs it)"
 fi

@@ -171,6 +171,9 @@ void run_detect(const Options& o) {
         std::to_string(within) + " of " + std::to_string(ms.size()));
   r.add("false_offlines", "false offlines (others closed)", boost::json::value(num(s1, "server_closed")),
         std::to_string(num(s1, "server_closed")));
+  boost::json::array delays;
+  for (const double v : ms) delays.push_back(v);
+  r.json["delays_ms"] = std::move(delays);  // sorted, for the distribution plot
   r.print(o.json);
 }
 
@@ -204,6 +207,8 @@ void register_bench(CLI::App& app) {
   cmd->add_flag("--json", o->json, "print the result as one JSON object");
   cmd->add_option("--silent", o->silent, "detect: connections that go silent")->capture_default_str();
   cmd->add_option("--server-tick", o->server_tick, "detect: the server's --tick, part of the bound")
+      ->capture_default_str();
+  cmd->add_option("--restart-after", o->restart_after, "storm: how long the server stays dead before its restart")
       ->capture_default_str();
   cmd->add_option("--storm-limit", o->storm_limit, "storm: give up waiting for all to be back after this")
       ->capture_default_str();

@@ -178,6 +178,7 @@ struct Options {
   std::string server_tick = "50ms";
   // storm
   std::string storm_limit = "60s";
+  std::string restart_after = "2s";
   // saturate
   std::vector<unsigned> threads{1, 2};
   std::string step = "5s";

@@ -5,8 +5,10 @@
 
 #include <algorithm>
 #include <csignal>
+#include <fstream>
 #include <iostream>
 #include <map>
+#include <sstream>
 
 #include "bench.hpp"
 #include "common.hpp"
@@ -20,6 +22,21 @@ bool all_back(const Fleet& fleet, std::int64_t since_us) {
     if (num(w.stat, "t_us") < since_us) return false;
   }
   return fleet.sum("online") >= fleet.connections();
+}
+
+// A TcpExt counter of this network namespace (/proc/net/netstat), or -1.
+std::int64_t tcp_ext(const std::string& name) {
+  std::ifstream in("/proc/net/netstat");
+  std::string header, values;
+  while (std::getline(in, header) && std::getline(in, values)) {
+    if (header.rfind("TcpExt:", 0) != 0) continue;
+    std::istringstream h(header), v(values);
+    std::string key, value;
+    while (h >> key && v >> value) {
+      if (key == name) return std::stoll(value);
+    }
+  }
+  return -1;
 }
 
 }  // namespace
@@ -38,8 +55,12 @@ void run_storm(const Options& o) {
   Histogram ignore;
   const auto s0 = fleet.snap(ignore);
 
+  const std::int64_t overflows0 = tcp_ext("ListenOverflows");
+  const std::int64_t drops0 = tcp_ext("ListenDrops");
   const std::int64_t t_kill = now_us();
   kill_server(pid, SIGKILL);
+  // The clients notice at once (EOF) and retry against a closed port until the restart.
+  fleet.pump_for(std::int64_t{ms_arg("--restart-after", o.restart_after)} * 1000);
   const std::int64_t t_start = now_us();
   pid = start_server(o.server_cmd);
   const std::int64_t limit_us = std::int64_t{ms_arg("--storm-limit", o.storm_limit)} * 1000;
@@ -57,6 +78,8 @@ void run_storm(const Options& o) {
   std::int64_t t_all = 0;
   for (const auto& w : fleet.workers()) t_all = std::max(t_all, num(w.stat, "last_online_us"));
   const auto s1 = fleet.snap(ignore);
+  const std::int64_t overflows = tcp_ext("ListenOverflows") - overflows0;
+  const std::int64_t drops = tcp_ext("ListenDrops") - drops0;
   fleet.stop();
   kill_server(pid, SIGTERM);
 
@@ -96,6 +119,9 @@ void run_storm(const Options& o) {
         std::to_string(num(s1, "failed") - num(s0, "failed")));
   r.add("peak_per_100ms", "peak reconnections per 100 ms", boost::json::value(peak),
         std::to_string(peak) + " (" + std::to_string(reconnects == 0 ? 0 : peak * 100 / reconnects) + " % of all)");
+  r.add("listen_overflows", "listen queue overflows (TcpExtListenOverflows)", boost::json::value(overflows),
+        std::to_string(overflows));
+  r.add("listen_drops", "listen drops (TcpExtListenDrops)", boost::json::value(drops), std::to_string(drops));
   r.add("reconnects_per_s", "reconnections per second after restart", boost::json::value(per_second), per_second);
   r.json["reconnects_per_100ms"] = series;  // [ms after restart, count]
   r.print(o.json);
