@@ -4,7 +4,7 @@ PRESET ?= release
 BUILD := build/$(PRESET)
 JOBS ?= $(shell nproc)
 
-.PHONY: all build demo test test-asan bench install clean format tidy
+.PHONY: all build demo test test-asan test-tsan bench install clean format tidy
 
 all: build
 
@@ -25,6 +25,9 @@ test: bootstrap-test
 
 test-asan:
 	$(MAKE) test PRESET=asan
+
+test-tsan:
+	$(MAKE) test PRESET=tsan
 
 bench: bootstrap-bench
 	cmake --preset bench >/dev/null
