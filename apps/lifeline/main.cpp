@@ -42,8 +42,12 @@ int run(int argc, char** argv) {
 
   try {
     app.parse(argc, argv);
+  } catch (const CLI::RuntimeError& e) {
+    return app.exit(e);  // a subcommand's own exit code (a port in use: 1)
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    // --help and --version exit 0; every other command-line error is a usage
+    // error, exit 2, like a bad configuration value.
+    return app.exit(e) == 0 ? 0 : 2;
   } catch (const lifeline::app::UsageError& e) {
     std::cerr << "lifeline: " << e.what() << "\n";
     return 2;

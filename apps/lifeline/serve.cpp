@@ -26,6 +26,8 @@ struct ServeArgs {
   std::string handshake_timeout = "5s";
   std::string duplicates = "takeover";
   std::uint32_t max_data = 65536;
+  std::size_t max_connections = 0;
+  std::size_t max_per_address = 0;
   bool no_keepalive = false;
   std::string port_file;
   std::string config;
@@ -96,6 +98,8 @@ ServerOptions to_options(const ServeArgs& a) {
   o.handshake_timeout = duration_arg("--handshake-timeout", a.handshake_timeout);
   o.duplicates = a.duplicates == "reject" ? DuplicatePolicy::reject : DuplicatePolicy::takeover;
   o.max_data = a.max_data;
+  o.max_connections = a.max_connections;
+  o.max_connections_per_address = a.max_per_address;
   o.tcp_keepalive = !a.no_keepalive;
   if (auto err = o.validate(); !err.empty()) {
     throw UsageError("invalid configuration: " + err);
@@ -152,6 +156,14 @@ void register_serve(CLI::App& app) {
       ->check(CLI::IsMember({"takeover", "reject"}))
       ->capture_default_str();
   cmd->add_option("--max-data", args->max_data, "largest DATA payload accepted, bytes")->capture_default_str();
+  cmd->add_option("--max-connections", args->max_connections,
+                  "connections beyond this get ERROR too_many_connections (0 = no limit)")
+      ->check(CLI::Range(0, 100'000'000))
+      ->capture_default_str();
+  cmd->add_option("--max-per-address", args->max_per_address,
+                  "connections per source address beyond this get ERROR too_many_connections (0 = no limit)")
+      ->check(CLI::Range(0, 100'000'000))
+      ->capture_default_str();
   cmd->add_flag("--no-keepalive", args->no_keepalive, "do not set TCP keepalive / TCP_USER_TIMEOUT");
   cmd->add_option("--port-file", args->port_file, "write the first bound port to this file once listening");
   cmd->add_option("--config,-c", args->config, "TOML file with any of these options as keys (flags win)");

@@ -30,7 +30,16 @@ class FrameDecoder {
   /// Returns the protocol error of an invalid header; the decoder is then
   /// poisoned and ignores further input.
   template <class OnFrame>
-  std::optional<ParseError> feed(Bytes bytes, OnFrame&& on_frame);
+  std::optional<ParseError> feed(Bytes bytes, OnFrame&& on_frame) {
+    return feed(bytes, on_frame, [](FrameType, std::uint32_t) { return std::optional<ParseError>(); });
+  }
+  /// As above; `on_header(FrameType, std::uint32_t length) -> std::optional<ParseError>`
+  /// sees each valid header before any of its payload is buffered, and may
+  /// refuse it (say, any frame but HELLO before the handshake): a refused
+  /// header poisons the decoder like an invalid one, so what a peer may make
+  /// the decoder hold is bounded by what the caller accepts at that moment.
+  template <class OnFrame, class OnHeader>
+  std::optional<ParseError> feed(Bytes bytes, OnFrame&& on_frame, OnHeader&& on_header);
 
   /// Bytes held for an incomplete frame (0 between frames).
   std::size_t buffered() const { return header_fill_ + partial_.size(); }
@@ -52,8 +61,8 @@ class FrameDecoder {
   std::vector<std::uint8_t> partial_;
 };
 
-template <class OnFrame>
-std::optional<ParseError> FrameDecoder::feed(Bytes bytes, OnFrame&& on_frame) {
+template <class OnFrame, class OnHeader>
+std::optional<ParseError> FrameDecoder::feed(Bytes bytes, OnFrame&& on_frame, OnHeader&& on_header) {
   if (poisoned_) {
     return std::nullopt;
   }
@@ -62,11 +71,11 @@ std::optional<ParseError> FrameDecoder::feed(Bytes bytes, OnFrame&& on_frame) {
     if (!in_payload_) {
       // Fast path: a whole header and payload in the input, no copy.
       if (header_fill_ == 0 && bytes.size() - pos >= kHeaderSize) {
-        if (auto err = check_header(bytes.data() + pos)) {
+        const auto type = static_cast<FrameType>(bytes[pos + 4]);
+        if (auto err = check_header(bytes.data() + pos); err || (err = on_header(type, want_))) {
           poisoned_ = true;
           return err;
         }
-        const auto type = static_cast<FrameType>(bytes[pos + 4]);
         if (bytes.size() - pos - kHeaderSize >= want_) {
           const Frame f{type, bytes.subspan(pos + kHeaderSize, want_)};
           pos += kHeaderSize + want_;
@@ -87,7 +96,8 @@ std::optional<ParseError> FrameDecoder::feed(Bytes bytes, OnFrame&& on_frame) {
       if (header_fill_ < kHeaderSize) {
         continue;
       }
-      if (auto err = check_header(header_.data())) {
+      if (auto err = check_header(header_.data());
+          err || (err = on_header(static_cast<FrameType>(header_[4]), want_))) {
         poisoned_ = true;
         return err;
       }

@@ -67,6 +67,7 @@ enum class ErrorCode : std::uint16_t {
   flood = 8,
   slow_consumer = 9,
   shutting_down = 10,
+  too_many_connections = 11,
 };
 
 enum class EventKind : std::uint8_t { online = 1, offline = 2, takeover = 3 };

@@ -38,6 +38,11 @@ struct ServerOptions {
   std::uint32_t max_data = 65536;
   /// A peer whose unsent output exceeds this is closed as a slow consumer.
   std::size_t max_outbound = 4U << 20U;
+  /// Connections beyond these are answered ERROR `too_many_connections` and
+  /// closed at once; 0 = no limit (the process's descriptor limit still is one).
+  std::size_t max_connections = 0;
+  /// Per source address; counts every connection, handshake or not.
+  std::size_t max_connections_per_address = 0;
   /// Set SO_KEEPALIVE and TCP_USER_TIMEOUT from each session's heartbeat.
   bool tcp_keepalive = true;
 

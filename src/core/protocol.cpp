@@ -9,7 +9,7 @@ namespace {
 
 constexpr std::array<std::string_view, 10> kReasonNames = {"none",     "bye",    "closed",   "reset",    "timeout",
                                                            "replaced", "kicked", "shutdown", "rejected", "protocol"};
-constexpr std::array<std::string_view, 11> kErrorNames = {"",
+constexpr std::array<std::string_view, 12> kErrorNames = {"",
                                                           "malformed",
                                                           "too_large",
                                                           "unknown_type",
@@ -19,7 +19,8 @@ constexpr std::array<std::string_view, 11> kErrorNames = {"",
                                                           "rejected",
                                                           "flood",
                                                           "slow_consumer",
-                                                          "shutting_down"};
+                                                          "shutting_down",
+                                                          "too_many_connections"};
 
 // Appends big-endian integers and str16 strings to a frame under construction.
 class Writer {

@@ -5,6 +5,7 @@
 #include <memory>
 #include <vector>
 
+#include "connection_limits.hpp"
 #include "lifeline/server.hpp"
 #include "registry.hpp"
 
@@ -13,8 +14,10 @@ namespace lifeline::detail {
 class Shard;
 
 struct ServerContext {
-  explicit ServerContext(ServerOptions opts) : options(std::move(opts)) {}
+  explicit ServerContext(ServerOptions opts)
+      : options(std::move(opts)), limits(options.max_connections, options.max_connections_per_address) {}
   ServerOptions options;
+  ConnectionLimits limits;
   Registry registry;
   Server::DataHandler on_data;
   std::vector<std::unique_ptr<Shard>> shards;

@@ -4,7 +4,6 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 
-#include <boost/asio/ip/tcp.hpp>
 #include <cerrno>
 #include <cstring>
 
@@ -23,25 +22,16 @@ constexpr std::chrono::milliseconds kDrainTime{1000};
 // list shows an RTT at a negligible cost per heartbeat.
 constexpr std::chrono::seconds kRttProbeEvery{30};
 
-std::string peer_of(int fd) {
-  boost::asio::ip::tcp::endpoint ep;
-  socklen_t len = sizeof(sockaddr_storage);
-  if (::getpeername(fd, ep.data(), &len) != 0 || len > ep.capacity()) {
-    return "?";
-  }
-  ep.resize(len);
-  return to_string(ep);
-}
-
 std::string errno_text(int err) { return std::strerror(err); }
 }  // namespace
 
-Session::Session(Shard& shard, Fd socket, std::uint64_t number)
+Session::Session(Shard& shard, Fd socket, std::uint64_t number, std::string peer, bool counted)
     : shard_(shard),
       socket_(std::move(socket)),
       number_(number),
+      counted_(counted),
       decoder_(shard.ctx().options.max_data),
-      peer_(peer_of(socket_.get())) {
+      peer_(std::move(peer)) {
   const auto now = Clock::now();
   deadline_ = now + shard.ctx().options.handshake_timeout;
   last_tx_ = last_ping_ = now;
@@ -112,7 +102,9 @@ bool Session::consume(proto::Bytes bytes) {
   }
   // Any byte counts as liveness: this store is the whole cost of a heartbeat's bookkeeping.
   stats_.last_rx_ns.store(now_ns(), std::memory_order_relaxed);
-  auto err = decoder_.feed(bytes, [this](const proto::Frame& f) { return on_frame(f); });
+  auto err = decoder_.feed(
+      bytes, [this](const proto::Frame& f) { return on_frame(f); },
+      [this](proto::FrameType type, std::uint32_t) { return check_header(type); });
   if (err) {
     close_with_error(err->code, err->message, Reason::protocol);
   }
@@ -331,8 +323,16 @@ void Session::finish() {
   }
   leave_registry(Reason::closed);  // a no-op after close(), which already left
   state_ = State::closed;
+  uncount();
   socket_.reset();  // closing also takes it out of the epoll set
   shard_.forget(number_);
+}
+
+void Session::uncount() {
+  if (counted_) {
+    counted_ = false;
+    shard_.ctx().limits.release(host_of(peer_));
+  }
 }
 
 }  // namespace lifeline::detail

@@ -28,11 +28,15 @@ class Session {
  public:
   using Clock = std::chrono::steady_clock;
 
-  Session(Shard& shard, Fd socket, std::uint64_t number);
+  /// `counted`: admitted by the connection limits, to be released on close.
+  Session(Shard& shard, Fd socket, std::uint64_t number, std::string peer, bool counted);
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
-  /// Releases a registration still held (the registry points at stats_).
-  ~Session() { leave_registry(Reason::shutdown); }
+  /// Releases a registration and a connection count still held (the registry points at stats_).
+  ~Session() {
+    leave_registry(Reason::shutdown);
+    uncount();
+  }
 
   /// Adds the socket to the shard's loop.
   void start();
@@ -66,6 +70,9 @@ class Session {
   // Frame handling (session_frames.cpp). Return false to stop reading.
   bool consume(proto::Bytes bytes);  // false once the session is closed
   void read_all(bool until_eagain);  // reads what the socket holds
+  /// Refuses, from its header alone, a frame this session must not receive now,
+  /// so before HELLO a peer can make the server buffer at most one HELLO.
+  std::optional<proto::ParseError> check_header(proto::FrameType type) const;
   bool on_frame(const proto::Frame& f);
   bool on_hello(proto::Bytes payload);
   bool peer_has_closed();  // EOF already queued behind what was read
@@ -78,8 +85,9 @@ class Session {
   void leave_registry(Reason reason);  // releases the id and the event subscription, once
   /// Writes now or queues for flush(); returns a hard socket error (the caller decides what it means).
   int write(std::string_view frame);
-  void flush();   // the socket became writable: sends what is queued
-  void finish();  // hard close: socket closed, slab slot freed
+  void flush();    // the socket became writable: sends what is queued
+  void finish();   // hard close: socket closed, slab slot freed
+  void uncount();  // gives the connection back to the limits, once
   static std::int64_t now_ns() { return Clock::now().time_since_epoch().count(); }
 
   Shard& shard_;
@@ -88,6 +96,7 @@ class Session {
   State state_ = State::handshaking;
   bool registered_ = false;        // holds an id in the registry
   bool shutdown_pending_ = false;  // draining: shut the write side once out_ is sent
+  bool counted_;                   // holds a place in the connection limits
   std::uint8_t flags_ = 0;
   Heartbeat hb_{};
   PingBudget ping_budget_;

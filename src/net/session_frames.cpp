@@ -24,25 +24,28 @@ std::string assigned_id(std::uint64_t session_no) {
 }
 }  // namespace
 
-bool Session::on_frame(const proto::Frame& f) {
+std::optional<proto::ParseError> Session::check_header(proto::FrameType type) const {
   using proto::FrameType;
-  switch (f.type) {
+  switch (type) {
     case FrameType::welcome:
     case FrameType::error:
     case FrameType::list_reply:
     case FrameType::event:
-      close_with_error(proto::ErrorCode::unknown_type,
-                       "frame type " + std::string(proto::to_string(f.type)) + " is never sent to a server",
-                       Reason::protocol);
-      return false;
+      return proto::ParseError{proto::ErrorCode::unknown_type,
+                               "frame type " + std::string(proto::to_string(type)) + " is never sent to a server"};
     default: break;
   }
+  if (state_ == State::handshaking && type != FrameType::hello) {
+    return proto::ParseError{proto::ErrorCode::handshake_required,
+                             "first frame must be HELLO, got " + std::string(proto::to_string(type))};
+  }
+  return std::nullopt;
+}
+
+bool Session::on_frame(const proto::Frame& f) {
+  using proto::FrameType;
+  // check_header() has let through only what this state accepts.
   if (state_ == State::handshaking) {
-    if (f.type != FrameType::hello) {
-      close_with_error(proto::ErrorCode::handshake_required,
-                       "first frame must be HELLO, got " + std::string(proto::to_string(f.type)), Reason::protocol);
-      return false;
-    }
     return on_hello(f.payload);
   }
   switch (f.type) {

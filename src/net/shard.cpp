@@ -4,11 +4,13 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 
+#include <boost/asio/ip/tcp.hpp>
 #include <cerrno>
 #include <cstring>
 
 #include "lifeline/log.hpp"
 #include "server_context.hpp"
+#include "socket_options.hpp"
 
 namespace lifeline::detail {
 namespace {
@@ -78,7 +80,9 @@ void Shard::accept_from(std::size_t listener) {
   }
   const int lfd = listeners_[listener].get();
   for (int i = 0; i < kAcceptBatch; ++i) {
-    Fd fd(::accept4(lfd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC));
+    boost::asio::ip::tcp::endpoint ep;
+    socklen_t len = sizeof(sockaddr_storage);
+    Fd fd(::accept4(lfd, ep.data(), &len, SOCK_NONBLOCK | SOCK_CLOEXEC));
     if (!fd) {
       const int err = errno;
       if (err == EAGAIN || err == EWOULDBLOCK) {
@@ -91,11 +95,18 @@ void Shard::accept_from(std::size_t listener) {
       }
       continue;  // ECONNABORTED and the like: that connection is gone, the next may be fine
     }
+    ep.resize(len);
+    auto peer = to_string(ep);
+    // Counted here, on the one accepting thread, so the limits are exact; a
+    // refused connection still gets a session, to say why before it closes.
+    auto refusal = ctx_.limits.admit(host_of(peer));
     auto& target = *ctx_.shards[next_shard_++ % ctx_.shards.size()];
     if (&target == this) {
-      adopt(std::move(fd));
+      adopt(std::move(fd), std::move(peer), std::move(refusal));
     } else {
-      target.post([&target, raw = fd.release()] { target.adopt(Fd(raw)); });
+      target.post([&target, raw = fd.release(), peer = std::move(peer), refusal = std::move(refusal)]() mutable {
+        target.adopt(Fd(raw), std::move(peer), std::move(refusal));
+      });
     }
   }
 }
@@ -123,7 +134,7 @@ std::optional<Shard::Clock::time_point> Shard::visit(std::uint64_t session_no, C
   return session->on_wheel(now);
 }
 
-void Shard::adopt(Fd socket) {
+void Shard::adopt(Fd socket, std::string peer, std::string refusal) {
   std::uint32_t index = 0;
   if (!free_.empty()) {
     index = free_.back();
@@ -134,13 +145,15 @@ void Shard::adopt(Fd socket) {
   }
   auto& slot = slots_[index];
   const auto no = make_session_no(index_, slot.gen, index);
-  slot.session = std::make_unique<Session>(*this, std::move(socket), no);
+  slot.session = std::make_unique<Session>(*this, std::move(socket), no, std::move(peer), refusal.empty());
   auto& session = *slot.session;
   // The handshake deadline is this session's only wheel entry until it closes.
   wheel_.schedule(no, Clock::now() + std::min(ctx_.options.handshake_timeout, ctx_.options.heartbeat.min_timeout / 2));
   session.start();
   if (ctx_.stopping.load()) {
     session.close_with_error(proto::ErrorCode::shutting_down, "server is shutting down", Reason::shutdown);
+  } else if (!refusal.empty()) {
+    session.close_with_error(proto::ErrorCode::too_many_connections, refusal, Reason::rejected);
   }
 }
 

@@ -10,6 +10,7 @@
 #include <memory>
 #include <optional>
 #include <span>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -49,8 +50,10 @@ class Shard {
   /// Any thread: runs `fn` on this shard's thread, in posting order.
   void post(std::function<void()> fn) { loop_.post(std::move(fn)); }
 
-  /// Takes ownership of an accepted, non-blocking connection and starts its session.
-  void adopt(Fd socket);
+  /// Takes ownership of an accepted, non-blocking connection from `peer` and
+  /// starts its session; with a `refusal` (a connection limit), the session
+  /// only sends ERROR `too_many_connections` and closes.
+  void adopt(Fd socket, std::string peer, std::string refusal);
   /// The live session with this number, or nullptr.
   Session* find(std::uint64_t session_no) const;
   /// Any thread: runs `fn(Session&)` on this shard's thread if that session is still live then.

@@ -543,7 +543,7 @@ class Server:
 
 HELLO, WELCOME, PING, PONG, DATA, BYE, ERROR, LIST, LIST_REPLY, SUBSCRIBE, EVENT = range(1, 12)
 ERRORS = dict(enumerate("malformed too_large unknown_type handshake_required handshake_timeout "
-                        "unsupported_version rejected flood slow_consumer shutting_down".split(), 1))
+                        "unsupported_version rejected flood slow_consumer shutting_down too_many_connections".split(), 1))
 REASONS = dict(enumerate("bye closed reset timeout replaced kicked shutdown rejected protocol".split(), 1))
 
 
@@ -567,8 +567,9 @@ def hello_payload(id, interval_ms=100, timeout_ms=300, flags=0, labels=None, ver
 class Raw:
     """A raw TCP connection to the server, for sending bad input."""
 
-    def __init__(self, port, timeout=5.0):
-        self.sock = socket.create_connection((HOST, port), timeout=timeout)
+    def __init__(self, port, timeout=5.0, source=None):
+        self.sock = socket.create_connection((HOST, port), timeout=timeout,
+                                             source_address=(source, 0) if source else None)
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.local = "%s:%d" % self.sock.getsockname()
         self.buf = b""
@@ -688,8 +689,9 @@ class Env:
             w.wait_connected(connected_timeout)
         return w
 
-    def raw(self, server, timeout=5.0):
-        r = Raw(server.port if hasattr(server, "port") else int(server), timeout)
+    def raw(self, server, timeout=5.0, source=None):
+        """A raw connection; `source` is a local address to connect from (127.0.0.x)."""
+        r = Raw(server.port if hasattr(server, "port") else int(server), timeout, source)
         self.raws.append(r)
         return r
 

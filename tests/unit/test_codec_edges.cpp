@@ -101,6 +101,44 @@ TEST(DecoderLimits, PartialFrameBufferNeverExceedsItsLength) {
   EXPECT_EQ(d.heap_bytes(), 0U);
 }
 
+TEST(DecoderLimits, HeaderHookRefusesBeforeAnyPayloadIsKept) {
+  // A hook that accepts only HELLO, as a server session does before the
+  // handshake: a DATA header is refused on arrival, whole or split, and the
+  // decoder keeps nothing of its payload.
+  const auto only_hello = [](FrameType t, std::uint32_t) -> std::optional<ParseError> {
+    if (t == FrameType::hello) return std::nullopt;
+    return ParseError{ErrorCode::handshake_required, "not HELLO"};
+  };
+  auto input = header(65536, static_cast<std::uint8_t>(FrameType::data));
+  input.resize(input.size() + 100, 0x41);
+  for (std::size_t split = 0; split <= input.size(); ++split) {
+    FrameDecoder d(65536);
+    int frames = 0;
+    const auto count = [&](const Frame&) {
+      ++frames;
+      return true;
+    };
+    auto err = d.feed(Bytes(input.data(), split), count, only_hello);
+    if (!err) err = d.feed(Bytes(input.data() + split, input.size() - split), count, only_hello);
+    ASSERT_TRUE(err.has_value()) << "split " << split;
+    EXPECT_EQ(err->code, ErrorCode::handshake_required);
+    EXPECT_EQ(d.heap_bytes(), 0U) << "split " << split;
+    EXPECT_EQ(frames, 0);
+  }
+  // The hook sees the length as well, and lets accepted headers through.
+  FrameDecoder d;
+  std::uint32_t seen = 0;
+  const auto ping = encode_timestamp(FrameType::ping, 7);
+  const auto err = d.feed(
+      Bytes(ping.data(), ping.size()), [](const Frame&) { return true; },
+      [&](FrameType, std::uint32_t len) {
+        seen = len;
+        return std::optional<ParseError>();
+      });
+  EXPECT_FALSE(err.has_value());
+  EXPECT_EQ(seen, 8U);
+}
+
 TEST(DecoderLimits, PoisonedDecoderIgnoresFurtherInput) {
   FrameDecoder d;
   ASSERT_TRUE(feed(d, header(0, 0x7F)));
