@@ -4,7 +4,7 @@ PRESET ?= release
 BUILD := build/$(PRESET)
 JOBS ?= $(shell nproc)
 
-.PHONY: all build demo test test-asan test-tsan bench install clean format tidy
+.PHONY: all build demo test test-asan test-tsan fuzz bench install clean format tidy
 
 all: build
 
@@ -28,6 +28,13 @@ test-asan:
 
 test-tsan:
 	$(MAKE) test PRESET=tsan
+
+# Every libFuzzer target for FUZZ_SECONDS (60) each; clang from scripts/bootstrap fuzz.
+FUZZ_SECONDS ?= 60
+fuzz: bootstrap-fuzz
+	cmake --preset fuzz >/dev/null
+	cmake --build --preset fuzz -j $(JOBS)
+	fuzz/run.sh build/fuzz $(FUZZ_SECONDS)
 
 bench: bootstrap-bench
 	cmake --preset bench >/dev/null

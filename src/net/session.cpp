@@ -259,13 +259,13 @@ void Session::send_event(const PresenceEvent& ev) {
 void Session::close_with_error(proto::ErrorCode code, const std::string& message, Reason reason) {
   std::string frame;
   proto::encode(proto::Error{code, message}, frame);
-  close(reason, std::move(frame), true, std::string(proto::to_string(code)) + ": " + message);
+  close(reason, frame, true, std::string(proto::to_string(code)) + ": " + message);
 }
 
 void Session::close_with_bye(Reason reason, std::string_view text) {
   std::string frame;
   proto::encode(proto::Bye{reason, std::string(text)}, frame);
-  close(reason, std::move(frame), reason != Reason::shutdown, text);
+  close(reason, frame, reason != Reason::shutdown, text);
 }
 
 void Session::close(Reason reason, const std::string& final_frame, bool drain, std::string_view cause) {

@@ -102,10 +102,10 @@ void Shard::accept_from(std::size_t listener) {
     auto refusal = ctx_.limits.admit(host_of(peer));
     auto& target = *ctx_.shards[next_shard_++ % ctx_.shards.size()];
     if (&target == this) {
-      adopt(std::move(fd), std::move(peer), std::move(refusal));
+      adopt(std::move(fd), std::move(peer), refusal);
     } else {
       target.post([&target, raw = fd.release(), peer = std::move(peer), refusal = std::move(refusal)]() mutable {
-        target.adopt(Fd(raw), std::move(peer), std::move(refusal));
+        target.adopt(Fd(raw), std::move(peer), refusal);
       });
     }
   }
@@ -134,7 +134,7 @@ std::optional<Shard::Clock::time_point> Shard::visit(std::uint64_t session_no, C
   return session->on_wheel(now);
 }
 
-void Shard::adopt(Fd socket, std::string peer, std::string refusal) {
+void Shard::adopt(Fd socket, std::string peer, const std::string& refusal) {
   std::uint32_t index = 0;
   if (!free_.empty()) {
     index = free_.back();

@@ -53,7 +53,7 @@ class Shard {
   /// Takes ownership of an accepted, non-blocking connection from `peer` and
   /// starts its session; with a `refusal` (a connection limit), the session
   /// only sends ERROR `too_many_connections` and closes.
-  void adopt(Fd socket, std::string peer, std::string refusal);
+  void adopt(Fd socket, std::string peer, const std::string& refusal);
   /// The live session with this number, or nullptr.
   Session* find(std::uint64_t session_no) const;
   /// Any thread: runs `fn(Session&)` on this shard's thread if that session is still live then.
