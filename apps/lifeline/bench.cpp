@@ -22,7 +22,8 @@ double ramp_up(Fleet& fleet, const Options& o) {
                         std::int64_t{ms_arg("--connect-timeout", o.connect_timeout)} * 1000 + 10'000'000;
   Progress bar;
   fleet.pump_until(deadline, [&] {
-    const auto est = fleet.sum("online"), failed = fleet.sum("failed");
+    const auto est = fleet.sum("online");
+    const auto failed = fleet.sum("failed");
     const double secs = static_cast<double>(now_us() - t0) / 1e6;
     bar.show("ramp", est, n,
              fmt(static_cast<double>(est) / std::max(secs, 1e-3), 0) + "/s failed " + std::to_string(failed));
@@ -50,11 +51,13 @@ void run_capacity(const Options& o) {
   const ProcSample base = pid > 0 ? read_proc(pid) : ProcSample{};
   Fleet fleet(o, false);
   const double ramp_s = ramp_up(fleet, o);
-  const auto established = fleet.sum("established"), failed = fleet.sum("failed");
+  const auto established = fleet.sum("established");
+  const auto failed = fleet.sum("failed");
   // One interval so every connection has sent its first heartbeat before measuring.
   fleet.pump_for(std::int64_t{iv} * 1000);
 
-  Histogram ignore, hist;
+  Histogram ignore;
+  Histogram hist;
   const auto s0 = fleet.snap(ignore);
   const ProcSample p0 = pid > 0 ? read_proc(pid) : ProcSample{};
   const std::int64_t t0 = now_us();
@@ -74,8 +77,8 @@ void run_capacity(const Options& o) {
   fleet.stop();
   if (own_server) kill_server(pid, SIGTERM);
 
-  const double sent = static_cast<double>(num(s1, "sent") - num(s0, "sent"));
-  const double answered = static_cast<double>(num(s1, "answered") - num(s0, "answered"));
+  const auto sent = static_cast<double>(num(s1, "sent") - num(s0, "sent"));
+  const auto answered = static_cast<double>(num(s1, "answered") - num(s0, "answered"));
   Report r;
   r.title = "lifeline bench capacity: " + o.protocol + " " + o.server + ", " + std::to_string(o.connections) +
             " connections, interval " + o.interval + ", window " + fmt(secs, 1) + " s, " +
@@ -93,7 +96,8 @@ void run_capacity(const Options& o) {
   r.add("answered_per_s", "heartbeats answered", answered / secs, 0, "/s");
   add_rtt(r, hist);
   if (p0.ok && p1.ok) {
-    const double user = p1.user_s - p0.user_s, sys = p1.sys_s - p0.sys_s;
+    const double user = p1.user_s - p0.user_s;
+    const double sys = p1.sys_s - p0.sys_s;
     const double per_m = answered > 0 ? 1e6 / answered : NAN;
     r.add("cpu_s_per_million", "server CPU per million heartbeats", (user + sys) * per_m, 2,
           "s (user " + fmt(user * per_m, 2) + ", sys " + fmt(sys * per_m, 2) + ")");
@@ -121,7 +125,8 @@ void run_capacity(const Options& o) {
 }
 
 void run_detect(const Options& o) {
-  const unsigned iv = ms_arg("--interval", o.interval), to = ms_arg("--timeout", o.timeout);
+  const unsigned iv = ms_arg("--interval", o.interval);
+  const unsigned to = ms_arg("--timeout", o.timeout);
   Fleet fleet(o, false);
   ramp_up(fleet, o);
   fleet.pump_for(std::int64_t{iv} * 1000);
@@ -150,9 +155,9 @@ void run_detect(const Options& o) {
   for (const auto& d : fleet.detects) ms.push_back(static_cast<double>(num(d, "delay_us")) / 1000.0);
   std::sort(ms.begin(), ms.end());
   const auto at = [&ms](double q) {
-    return ms.empty()
-               ? NAN
-               : ms[std::min(ms.size() - 1, static_cast<std::size_t>(q * static_cast<double>(ms.size() - 1) + 0.5))];
+    return ms.empty() ? NAN
+                      : ms[std::min(ms.size() - 1,
+                                    static_cast<std::size_t>(std::lround(q * static_cast<double>(ms.size() - 1))))];
   };
   const auto within = std::count_if(ms.begin(), ms.end(), [&](double v) { return v <= bound_ms; });
   Report r;

@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <boost/asio.hpp>
 #include <csignal>
 #include <cstring>
@@ -38,8 +39,9 @@ unsigned ms_arg(const std::string& option, const std::string& value) {
 }
 
 Fleet::Fleet(const Options& o, bool reconnect) : total_(o.connections) {
-  const unsigned interval_ms = ms_arg("--interval", o.interval), timeout_ms = ms_arg("--timeout", o.timeout),
-                 connect_timeout_ms = ms_arg("--connect-timeout", o.connect_timeout);
+  const unsigned interval_ms = ms_arg("--interval", o.interval);
+  const unsigned timeout_ms = ms_arg("--timeout", o.timeout);
+  const unsigned connect_timeout_ms = ms_arg("--connect-timeout", o.connect_timeout);
   unblock_signals();
   const unsigned w = o.workers != 0 ? o.workers : (o.connections + kPerWorker - 1) / kPerWorker;
   if (w == 0 || (o.connections + w - 1) / w > kPerWorker) {
@@ -62,7 +64,8 @@ Fleet::Fleet(const Options& o, bool reconnect) : total_(o.connections) {
                                   "--rate=" + std::to_string(o.ramp / w)};
     if (reconnect) args.emplace_back("--reconnect");
     base += count;
-    int to[2], from[2];
+    int to[2];
+    int from[2];
     if (pipe2(to, O_CLOEXEC) != 0 || pipe2(from, O_CLOEXEC) != 0) throw std::runtime_error("pipe failed");
     const pid_t pid = fork();
     if (pid < 0) throw std::runtime_error("fork failed");
@@ -70,6 +73,7 @@ Fleet::Fleet(const Options& o, bool reconnect) : total_(o.connections) {
       dup2(to[0], 0);
       dup2(from[1], 1);
       std::vector<char*> argv;
+      argv.reserve(args.size() + 1);
       for (auto& a : args) argv.push_back(a.data());
       argv.push_back(nullptr);
       execv("/proc/self/exe", argv.data());
@@ -108,10 +112,7 @@ void Fleet::send(std::size_t worker, const std::string& line) {
 }
 
 bool Fleet::all_exited() const {
-  for (const auto& w : workers_) {
-    if (!w.exited) return false;
-  }
-  return true;
+  return std::ranges::all_of(workers_, [](const auto& w) { return w.exited; });
 }
 
 void Fleet::pump_once(std::int64_t timeout_us) {
@@ -168,12 +169,8 @@ std::uint64_t Fleet::sum(const char* key) const {
 boost::json::object Fleet::snap(Histogram& hist) {
   for (auto& w : workers_) w.snap.reset();
   send_all("snap\n");
-  pump_until(now_us() + 5'000'000, [this] {
-    for (const auto& w : workers_) {
-      if (!w.snap && !w.exited) return false;
-    }
-    return true;
-  });
+  pump_until(now_us() + 5'000'000,
+             [this] { return std::ranges::all_of(workers_, [](const auto& w) { return w.snap || w.exited; }); });
   boost::json::object total;
   for (const auto& w : workers_) {
     if (!w.snap) continue;

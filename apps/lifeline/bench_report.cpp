@@ -96,12 +96,13 @@ ProcSample read_proc(int pid) {
   if (close == std::string::npos) return s;
   std::istringstream rest(line.substr(close + 2));
   std::string field;
-  unsigned long utime = 0, stime = 0;
+  unsigned long utime = 0;
+  unsigned long stime = 0;
   for (int f = 3; f <= 15 && rest >> field; ++f) {
     if (f == 14) utime = std::stoul(field);
     if (f == 15) stime = std::stoul(field);
   }
-  const double hz = static_cast<double>(sysconf(_SC_CLK_TCK));
+  const auto hz = static_cast<double>(sysconf(_SC_CLK_TCK));
   s.user_s = static_cast<double>(utime) / hz;
   s.sys_s = static_cast<double>(stime) / hz;
   std::ifstream status("/proc/" + std::to_string(pid) + "/status");

@@ -27,11 +27,14 @@ bool all_back(const Fleet& fleet, std::int64_t since_us) {
 // A TcpExt counter of this network namespace (/proc/net/netstat), or -1.
 std::int64_t tcp_ext(const std::string& name) {
   std::ifstream in("/proc/net/netstat");
-  std::string header, values;
+  std::string header;
+  std::string values;
   while (std::getline(in, header) && std::getline(in, values)) {
     if (header.rfind("TcpExt:", 0) != 0) continue;
-    std::istringstream h(header), v(values);
-    std::string key, value;
+    std::istringstream h(header);
+    std::istringstream v(values);
+    std::string key;
+    std::string value;
     while (h >> key && v >> value) {
       if (key == name) return std::stoll(value);
     }
@@ -155,8 +158,9 @@ void run_saturate(const Options& o) {
     unsigned interval_ms = iv;
     for (int step = 0; step < 12 && interval_ms >= floor_ms; ++step) {
       fleet.send_all("interval " + std::to_string(interval_ms) + "\n");
-      fleet.pump_for(std::max<std::int64_t>(interval_ms * 2000, 500'000));  // settle at the new rate
-      Histogram ignore, hist;
+      fleet.pump_for(std::max<std::int64_t>(std::int64_t{interval_ms} * 2000, 500'000));  // settle at the new rate
+      Histogram ignore;
+      Histogram hist;
       const auto s0 = fleet.snap(ignore);
       const ProcSample p0 = read_proc(pid);
       const std::int64_t t0 = now_us();

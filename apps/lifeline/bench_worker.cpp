@@ -100,7 +100,7 @@ class Worker {
       const int one = 1;
       ::setsockopt(c.sock.native_handle(), IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
       const unsigned g = a_.base + c.index;
-      const asio::ip::address_v4 src(0x7F000001u + g % a_.sources);
+      const asio::ip::address_v4 src(0x7F000001U + g % a_.sources);
       c.sock.bind(tcp::endpoint(src, 0), ec);
     }
     ++stat_.attempts;
@@ -355,16 +355,17 @@ class Worker {
         hist_.clear();
         emit(o);
       } else if (cmd == "silent") {
-        unsigned k = 0, spread_ms = 0;
+        unsigned k = 0;
+        unsigned spread_ms = 0;
         words >> k >> spread_ms;
         const std::int64_t now = now_us();
         // Stored latest first so the tick pops due entries from the back.
         for (unsigned j = std::min<unsigned>(k, a_.count); j-- > 0;) {
-          silence_.emplace_back(now + (2 * j + 1) * std::int64_t{spread_ms} * 500 / std::max(k, 1u), j);
+          silence_.emplace_back(now + (2 * j + 1) * std::int64_t{spread_ms} * 500 / std::max(k, 1U), j);
         }
       } else if (cmd == "interval") {
         words >> a_.interval_ms;
-        a_.interval_ms = std::max(a_.interval_ms, 1u);
+        a_.interval_ms = std::max(a_.interval_ms, 1U);
         tick_ = tick_for(a_.interval_ms);
       } else if (cmd == "stop") {
         finish();

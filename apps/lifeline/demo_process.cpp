@@ -101,7 +101,8 @@ bool wait_loop(Clock::time_point deadline, const std::function<bool()>& done,
 }
 
 bool poll_until(Clock::time_point deadline, const std::function<bool()>& done, std::chrono::milliseconds period) {
-  return wait_loop(deadline, done, [](Clock::time_point until) { std::this_thread::sleep_until(until); }, period);
+  return wait_loop(
+      deadline, done, [](Clock::time_point until) { std::this_thread::sleep_until(until); }, period);
 }
 
 void pace(std::chrono::milliseconds d) {

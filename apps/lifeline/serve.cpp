@@ -48,9 +48,9 @@ void apply_config(CLI::App& cmd, const std::string& path) {
     const std::string name(key.str());
     CLI::Option* opt = name == "config" ? nullptr : cmd.get_option_no_throw("--" + name);
     if (opt == nullptr) {
-      throw UsageError(
-          "config file " + path + ": unknown key '" + name +
-          "' (see lifeline serve --help)");  // NOLINT(performance-inefficient-string-concatenation): error path
+      std::string msg = "config file " + path;
+      msg += ": unknown key '" + name + "' (see lifeline serve --help)";
+      throw UsageError(msg);
     }
     if (opt->count() > 0) {
       continue;
@@ -64,9 +64,9 @@ void apply_config(CLI::App& cmd, const std::string& path) {
       } else if (auto b = n.value<bool>()) {
         items.emplace_back(*b ? "true" : "false");
       } else {
-        throw UsageError("config file " + path + ": key '" +
-                         name +  // NOLINT(performance-inefficient-string-concatenation)
-                         "' must be a string, integer or boolean");
+        std::string msg = "config file " + path;
+        msg += ": key '" + name + "' must be a string, integer or boolean";
+        throw UsageError(msg);
       }
     };
     if (const auto* arr = value.as_array()) {
