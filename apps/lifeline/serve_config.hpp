@@ -1,0 +1,54 @@
+#pragma once
+// lifeline serve's options: flags, the TOML file that may set any of them, and
+// their translation into ServerOptions. Separate from serve.cpp so that the
+// config fuzz target (fuzz/config_fuzz.cpp) runs exactly this code.
+
+#include <CLI/CLI.hpp>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "lifeline/server.hpp"
+
+namespace lifeline::app {
+
+struct ServeArgs {
+  std::vector<std::string> listen{"127.0.0.1:7000"};
+  unsigned threads = 0;
+  std::string interval = "10s";
+  std::string timeout = "30s";
+  std::string min_interval = "100ms";
+  std::string max_interval = "5m";
+  std::string min_timeout = "300ms";
+  std::string max_timeout = "15m";
+  std::string tick = "50ms";
+  std::string handshake_timeout = "5s";
+  std::string duplicates = "takeover";
+  std::uint32_t max_data = 65536;
+  std::size_t max_connections = 0;
+  std::size_t max_per_address = 0;
+  bool no_keepalive = false;
+  std::string port_file;
+  std::string config;
+};
+
+/// Adds every `serve` option to `cmd`, bound to `args`.
+void add_serve_options(CLI::App& cmd, ServeArgs& args);
+
+/// Applies every key of the TOML file at `path` to the option of the same
+/// name, unless that option was given on the command line (flags win).
+/// Throws UsageError naming the file and the key.
+void apply_config(CLI::App& cmd, const std::string& path);
+/// The same for TOML text; `origin` starts every error message.
+void apply_config_text(CLI::App& cmd, std::string_view text, const std::string& origin);
+
+/// ServerOptions from the parsed arguments; throws UsageError naming the option.
+ServerOptions to_options(const ServeArgs& a);
+
+/// Everything a TOML file can configure, as `serve --config` reads it, from
+/// text alone (no flags); throws UsageError or CLI::Error on bad input.
+ServerOptions options_from_toml(std::string_view text);
+
+}  // namespace lifeline::app
