@@ -33,24 +33,14 @@ Fd listen_on(const std::string& text) {
   return fd;
 }
 
-std::uint16_t port_of(const Fd& fd) {
+// The address a listening socket is bound to (port 0 resolved).
+boost::asio::ip::tcp::endpoint local_endpoint(const Fd& fd) {
   boost::asio::ip::tcp::endpoint ep;
   socklen_t len = sizeof(sockaddr_storage);
-  if (::getsockname(fd.get(), ep.data(), &len) != 0) {
-    return 0;
+  if (::getsockname(fd.get(), ep.data(), &len) == 0) {
+    ep.resize(len);
   }
-  ep.resize(len);
-  return ep.port();
-}
-
-std::string address_of(const Fd& fd) {
-  boost::asio::ip::tcp::endpoint ep;
-  socklen_t len = sizeof(sockaddr_storage);
-  if (::getsockname(fd.get(), ep.data(), &len) != 0) {
-    return "?";
-  }
-  ep.resize(len);
-  return detail::to_string(ep);
+  return ep;
 }
 }  // namespace
 
@@ -126,7 +116,7 @@ void Server::start() {
   std::vector<std::uint16_t> ports;
   for (const auto& text : ctx.options.listen) {
     listeners.push_back(listen_on(text));
-    ports.push_back(port_of(listeners.back()));
+    ports.push_back(local_endpoint(listeners.back()).port());
   }
   impl_->ports = std::move(ports);
   for (unsigned i = 0; i < ctx.options.threads; ++i) {
@@ -134,8 +124,8 @@ void Server::start() {
   }
   // Shard 0 accepts on every listening socket and hands connections out round-robin.
   for (const auto& l : listeners) {
-    logger()->info("listening on {} ({} I/O threads, tick {} ms)", address_of(l), ctx.shards.size(),
-                   ctx.options.tick.count());
+    logger()->info("listening on {} ({} I/O threads, tick {} ms)", detail::to_string(local_endpoint(l)),
+                   ctx.shards.size(), ctx.options.tick.count());
   }
   ctx.shards[0]->listen_on(std::move(listeners));
   for (auto& shard : ctx.shards) {
