@@ -179,7 +179,7 @@ void Session::send_ping(Clock::time_point now) {
 }
 
 void Session::send(std::string_view frame) {
-  if (state_ == State::closed || state_ == State::draining) {
+  if (closed()) {
     return;
   }
   if (const int err = write(frame); err != 0) {
@@ -269,7 +269,7 @@ void Session::close_with_bye(Reason reason, std::string_view text) {
 }
 
 void Session::close(Reason reason, const std::string& final_frame, bool drain, std::string_view cause) {
-  if (state_ == State::closed || state_ == State::draining) {
+  if (closed()) {
     return;
   }
   const bool was_online = state_ == State::online;

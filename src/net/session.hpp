@@ -7,10 +7,8 @@
 // shard's scratch buffer, one timestamp store and one send() of a 13-byte
 // PONG: no timer, no allocation, no epoll_ctl, no read buffer per session.
 
-#include <boost/system/error_code.hpp>
 #include <chrono>
 #include <cstdint>
-#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>

@@ -120,6 +120,12 @@ struct ClientProbe {
   std::size_t count_state(ClientState s) const {
     return states.count([s](const StateChange& c) { return c.to == s; });
   }
+  /// Attaches to `c`, starts it and waits until it is online (the usual opening of a test).
+  bool start_online(Client& c, std::chrono::milliseconds deadline = 2000ms) {
+    attach(c);
+    c.start();
+    return wait_state(ClientState::online, deadline);
+  }
 };
 
 /// The heartbeat a RawServer dictates in its WELCOME.

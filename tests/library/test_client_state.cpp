@@ -55,9 +55,7 @@ TEST(ClientState, AnEmptyIdIsAssignedByTheServer) {
   Server server(fast_server_options());
   server.start();
   Client client(fast_client_options(server.ports()[0], ""));
-  probe.attach(client);
-  client.start();
-  ASSERT_TRUE(probe.wait_state(ClientState::online)) << client.last_error();
+  ASSERT_TRUE(probe.start_online(client)) << client.last_error();
   EXPECT_THAT(client.id(), StartsWith("anon-"));
   EXPECT_TRUE(server.find(client.id()));
 }
@@ -68,9 +66,7 @@ TEST(ClientState, OneReconnectingPerOutageHoweverManyAttemptsFail) {
   server->start();
   const auto port = server->ports()[0];
   Client client(fast_client_options(port, "phoenix"));
-  probe.attach(client);
-  client.start();
-  ASSERT_TRUE(probe.wait_state(ClientState::online)) << client.last_error();
+  ASSERT_TRUE(probe.start_online(client)) << client.last_error();
 
   server->stop(Reason::shutdown);
   server.reset();
@@ -171,9 +167,7 @@ TEST(ClientState, EndpointsAreTriedInTurn) {
   auto opts = fast_client_options(server.ports()[0], "roamer");
   opts.servers = {dead, live};
   Client client(opts);
-  probe.attach(client);
-  client.start();
-  ASSERT_TRUE(probe.wait_state(ClientState::online)) << client.last_error();
+  ASSERT_TRUE(probe.start_online(client)) << client.last_error();
   const auto online = probe.states.items().back();
   EXPECT_EQ(online.server, live);
   EXPECT_EQ(online.attempts, 2U);
@@ -205,9 +199,7 @@ TEST(ClientState, ASilentServerIsDetectedWithinItsTimeout) {
   RawServer silent(RawServer::Mode::welcome_then_silent, 0, {50ms, 150ms});
   ClientProbe probe;
   Client client(fast_client_options(silent.port(), "lonely"));
-  probe.attach(client);
-  client.start();
-  ASSERT_TRUE(probe.wait_state(ClientState::online)) << client.last_error();
+  ASSERT_TRUE(probe.start_online(client)) << client.last_error();
   const auto online_at = Clock::now();
   const auto online = probe.states.items().back();
   EXPECT_EQ(online.interval, 50ms);  // WELCOME has the final say over the proposal (50/300)
@@ -230,9 +222,7 @@ TEST(ClientState, ServerDrivenHeartbeatStaysOnlineOverSeveralTimeouts) {
   opts.timeout = 200ms;
   opts.server_pings = true;
   Client client(opts);
-  probe.attach(client);
-  client.start();
-  ASSERT_TRUE(probe.wait_state(ClientState::online)) << client.last_error();
+  ASSERT_TRUE(probe.start_online(client)) << client.last_error();
   const auto first = server.find("passive");
   ASSERT_TRUE(first);
   const auto t0 = std::chrono::system_clock::now();
@@ -376,9 +366,7 @@ TEST(ClientState, RttIsMeasuredOnceOnline) {
   Server server(fast_server_options());
   server.start();
   Client client(fast_client_options(server.ports()[0], "timer"));
-  probe.attach(client);
-  client.start();
-  ASSERT_TRUE(probe.wait_state(ClientState::online)) << client.last_error();
+  ASSERT_TRUE(probe.start_online(client)) << client.last_error();
   // The client PINGs after one quiet interval (50 ms); its PONG sets the RTT.
   ASSERT_TRUE(eventually([&] { return client.rtt().has_value(); }, 1000ms));
   EXPECT_GT(client.rtt()->count(), 0);

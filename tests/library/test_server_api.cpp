@@ -209,9 +209,7 @@ TEST(ServerApi, StopIsIdempotentAndSaysShutdownToClients) {
   Server server(fast_server_options());
   server.start();
   Client client(fast_client_options(server.ports()[0], "stopper"));
-  probe.attach(client);
-  client.start();
-  ASSERT_TRUE(probe.wait_state(ClientState::online)) << client.last_error();
+  ASSERT_TRUE(probe.start_online(client)) << client.last_error();
 
   server.stop();
   EXPECT_FALSE(server.running());
@@ -381,9 +379,7 @@ TEST(ServerApi, StopFromInsideACallbackDoesNotDeadlock) {
   });
   server->start();
   Client client(fast_client_options(server->ports()[0], "operator"));
-  probe.attach(client);
-  client.start();
-  ASSERT_TRUE(probe.wait_state(ClientState::online)) << client.last_error();
+  ASSERT_TRUE(probe.start_online(client)) << client.last_error();
   ASSERT_TRUE(client.send("halt"));
   const bool ok = eventually([&] { return returned.load(); }, 2000ms);
   EXPECT_TRUE(ok) << "Server::stop() called from on_data has not returned after 2 s";
