@@ -29,6 +29,7 @@ struct AgentArgs {
   unsigned count = 1;
   bool json = false;
   bool quiet = false;
+  ClientSecurityArgs security;
 };
 
 std::mutex g_out;
@@ -84,6 +85,7 @@ ClientOptions to_options(const AgentArgs& a, std::string id) {
   o.backoff.cap = duration_arg("--backoff-cap", a.backoff_cap);
   o.backoff.factor = a.backoff_factor;
   o.connect_timeout = duration_arg("--connect-timeout", a.connect_timeout);
+  apply_client_security(a.security, o);
   if (auto err = o.validate(); !err.empty()) {
     throw UsageError("invalid agent option: " + err);
   }
@@ -96,6 +98,9 @@ void run_agent(const AgentArgs& args) {
   }
   if (args.count > 1 && args.id.empty()) {
     throw UsageError("--count needs --id as a prefix (ids become PREFIX-0 .. PREFIX-N-1)");
+  }
+  if (args.count > 1 && (!args.security.token.empty() || !args.security.token_file.empty())) {
+    throw UsageError("a token is bound to one id: --token and --token-file need --count 1");
   }
   boost::asio::io_context io(1);
   auto work = boost::asio::make_work_guard(io);
@@ -159,6 +164,7 @@ void register_agent(CLI::App& app) {
       ->capture_default_str();
   cmd->add_flag("--json", args->json, "one JSON object per state change");
   cmd->add_flag("--quiet,-q", args->quiet, "print only online and reconnecting transitions");
+  add_client_security_options(*cmd, args->security);
   cmd->callback([args] { run_agent(*args); });
 }
 

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "lifeline/client.hpp"
 #include "lifeline/protocol.hpp"
 
 namespace lifeline::app {
@@ -32,11 +33,27 @@ std::vector<proto::Label> parse_labels(const std::vector<std::string>& values);
 /// Blocks until SIGINT or SIGTERM; returns the signal number.
 int wait_for_termination_signal();
 
-/// Common options of the client-side tools: --server, --connect-timeout.
+/// TLS and token options of every client-side command (agent, ls, watch).
+struct ClientSecurityArgs {
+  bool tls = false;
+  std::string tls_ca;
+  std::string tls_server_name;
+  bool tls_no_verify_hostname = false;
+  std::string tls_cert;
+  std::string tls_key;
+  std::string token;
+  std::string token_file;
+};
+void add_client_security_options(CLI::App& cmd, ClientSecurityArgs& a);
+/// Sets o.tls, o.token and o.token_file; any TLS option implies --tls.
+void apply_client_security(const ClientSecurityArgs& a, ClientOptions& o);
+
+/// Common options of the client-side tools: --server, --connect-timeout, security.
 struct ToolOptions {
   std::vector<std::string> servers{"127.0.0.1:7000"};
   std::string connect_timeout = "5s";
   bool json = false;
+  ClientSecurityArgs security;
 };
 void add_tool_options(CLI::App& cmd, ToolOptions& o);
 
@@ -45,5 +62,6 @@ void register_agent(CLI::App& app);
 void register_tools(CLI::App& app);  // ls, watch
 void register_demo(CLI::App& app);
 void register_bench(CLI::App& app);  // bench, bench-worker
+void register_token(CLI::App& app);  // token issue
 
 }  // namespace lifeline::app

@@ -39,6 +39,7 @@ int run(int argc, char** argv) {
   lifeline::app::register_tools(app);
   lifeline::app::register_demo(app);
   lifeline::app::register_bench(app);
+  lifeline::app::register_token(app);
 
   try {
     app.parse(argc, argv);

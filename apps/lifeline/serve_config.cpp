@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "common.hpp"
+#include "lifeline/token.hpp"
 
 namespace lifeline::app {
 
@@ -85,6 +86,14 @@ ServerOptions to_options(const ServeArgs& a) {
   o.max_connections = a.max_connections;
   o.max_connections_per_address = a.max_per_address;
   o.tcp_keepalive = !a.no_keepalive;
+  o.tls = ServerTlsOptions{a.tls_cert, a.tls_key, a.tls_client_ca};
+  if (!a.auth_secret_file.empty()) {
+    try {
+      o.auth_secrets = auth::load_secrets(a.auth_secret_file);
+    } catch (const std::invalid_argument& e) {
+      throw UsageError(std::string("--auth-secret-file: ") + e.what());
+    }
+  }
   if (auto err = o.validate(); !err.empty()) {
     throw UsageError("invalid configuration: " + err);
   }
@@ -124,6 +133,14 @@ void add_serve_options(CLI::App& cmd_ref, ServeArgs& args_ref) {
       ->check(CLI::Range(0, 100'000'000))
       ->capture_default_str();
   cmd->add_flag("--no-keepalive", args->no_keepalive, "do not set TCP keepalive / TCP_USER_TIMEOUT");
+  cmd->add_option("--tls-cert", args->tls_cert, "serve TLS with this certificate chain (PEM); with --tls-key");
+  cmd->add_option("--tls-key", args->tls_key, "private key (PEM) of --tls-cert");
+  cmd->add_option("--tls-client-ca", args->tls_client_ca,
+                  "mutual TLS: require client certificates signed by this CA (PEM); a client's id must be its "
+                  "certificate's common name");
+  cmd->add_option("--auth-secret-file", args->auth_secret_file,
+                  "require tokens (lifeline token issue) made with a secret in this file (one per line, the first "
+                  "signs; two during a rotation)");
   cmd->add_option("--port-file", args->port_file, "write the first bound port to this file once listening");
   cmd->add_option("--config,-c", args->config, "TOML file with any of these options as keys (flags win)");
 }

@@ -21,6 +21,7 @@ ClientOptions observer_options(const ToolOptions& t) {
   o.connect_timeout = duration_arg("--connect-timeout", t.connect_timeout);
   o.backoff.base = std::chrono::milliseconds(200);
   o.backoff.cap = std::chrono::milliseconds(2000);
+  apply_client_security(t.security, o);
   if (auto err = o.validate(); !err.empty()) {
     throw UsageError(err);
   }

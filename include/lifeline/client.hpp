@@ -33,6 +33,22 @@ enum class ClientState {
 };
 std::string_view to_string(ClientState s);
 
+/// TLS to the server. PEM files, read once at construction.
+struct ClientTlsOptions {
+  bool enabled = false;
+  /// CAs that may sign the server's certificate; empty = the system's.
+  std::string ca_file;
+  /// The name the server's certificate must carry (DNS name or IP address);
+  /// empty = the host part of the endpoint being tried.
+  std::string server_name;
+  /// Check that the certificate is for that name. On by default; turning it
+  /// off lets any certificate from a trusted CA stand in for the server.
+  bool verify_hostname = true;
+  /// Mutual TLS: this client's certificate and key.
+  std::string cert_file;
+  std::string key_file;
+};
+
 struct ClientOptions {
   /// "host:port" endpoints, tried in turn.
   std::vector<std::string> servers;
@@ -51,6 +67,12 @@ struct ClientOptions {
   std::chrono::milliseconds connect_timeout{5000};
   std::uint32_t max_data = proto::kDefaultMaxData;
   bool tcp_keepalive = true;
+  ClientTlsOptions tls;
+  /// Authentication token sent in HELLO (lifeline token issue). With
+  /// token_file set instead, the file is read again before every attempt, so
+  /// a renewed token is picked up without a restart.
+  std::string token;
+  std::string token_file;
 
   /// Empty if usable, else a message naming the offending option.
   std::string validate() const;
@@ -73,7 +95,8 @@ class Client {
   using EventHandler = std::function<void(const proto::Event&)>;
   using ListHandler = std::function<void(const proto::ListReply&)>;
 
-  /// Runs on its own I/O thread. Throws std::invalid_argument naming a bad option.
+  /// Runs on its own I/O thread. Throws std::invalid_argument naming a bad
+  /// option (a TLS file that cannot be loaded among them).
   explicit Client(ClientOptions options);
   /// Runs on `executor` (the caller runs its io_context): many clients can share a thread.
   Client(boost::asio::any_io_executor executor, ClientOptions options);

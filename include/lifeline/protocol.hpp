@@ -21,6 +21,7 @@ inline constexpr std::size_t kMaxIdLength = 128;
 inline constexpr std::size_t kMaxLabels = 32;
 inline constexpr std::size_t kMaxLabelKey = 64;
 inline constexpr std::size_t kMaxLabelValue = 256;
+inline constexpr std::size_t kMaxTokenLength = 2048;
 inline constexpr std::uint32_t kDefaultMaxData = 65536;
 
 /// HELLO/WELCOME flag bits.
@@ -68,6 +69,7 @@ enum class ErrorCode : std::uint16_t {
   slow_consumer = 9,
   shutting_down = 10,
   too_many_connections = 11,
+  unauthorized = 12,
 };
 
 enum class EventKind : std::uint8_t { online = 1, offline = 2, takeover = 3 };
@@ -102,6 +104,8 @@ struct Hello {
   std::chrono::milliseconds timeout{0};
   std::string id;
   std::vector<Label> labels;
+  /// Authentication token (lifeline token issue); optional, empty = none.
+  std::string token;
 };
 
 struct Welcome {

@@ -22,6 +22,18 @@
 
 namespace lifeline {
 
+/// TLS on the client protocol. PEM files, read once at construction.
+struct ServerTlsOptions {
+  /// Certificate chain and private key; TLS is on when cert_file is set.
+  std::string cert_file;
+  std::string key_file;
+  /// Mutual TLS: clients must present a certificate signed by this CA, and a
+  /// client's id must equal its certificate's subject common name (an empty
+  /// HELLO id takes it).
+  std::string client_ca_file;
+  bool enabled() const { return !cert_file.empty(); }
+};
+
 struct ServerOptions {
   /// "host:port" addresses to listen on; port 0 picks a free port (see ports()).
   std::vector<std::string> listen{"127.0.0.1:7000"};
@@ -45,6 +57,12 @@ struct ServerOptions {
   std::size_t max_connections_per_address = 0;
   /// Set SO_KEEPALIVE and TCP_USER_TIMEOUT from each session's heartbeat.
   bool tcp_keepalive = true;
+  /// Token authentication (lifeline/token.hpp): with secrets set, every HELLO
+  /// must carry an unexpired token made with one of them for the id it asks
+  /// for, or it is answered ERROR `unauthorized`; no one can take over an id
+  /// without its token. Two secrets during a rotation. Empty = no tokens.
+  std::vector<std::string> auth_secrets;
+  ServerTlsOptions tls;
 
   /// Empty if usable, else a message naming the offending option.
   std::string validate() const;
@@ -55,7 +73,8 @@ class Server {
   using EventHandler = std::function<void(const PresenceEvent&)>;
   using DataHandler = std::function<void(const std::string& id, std::string_view payload)>;
 
-  /// Throws std::invalid_argument naming the bad option.
+  /// Throws std::invalid_argument naming the bad option (a TLS file that
+  /// cannot be loaded, a secret that is too short, ...).
   explicit Server(ServerOptions options);
   /// Stops (as stop(Reason::shutdown)) if still running.
   ~Server();

@@ -9,7 +9,7 @@ namespace {
 
 constexpr std::array<std::string_view, 10> kReasonNames = {"none",     "bye",    "closed",   "reset",    "timeout",
                                                            "replaced", "kicked", "shutdown", "rejected", "protocol"};
-constexpr std::array<std::string_view, 12> kErrorNames = {"",
+constexpr std::array<std::string_view, 13> kErrorNames = {"",
                                                           "malformed",
                                                           "too_large",
                                                           "unknown_type",
@@ -20,7 +20,8 @@ constexpr std::array<std::string_view, 12> kErrorNames = {"",
                                                           "flood",
                                                           "slow_consumer",
                                                           "shutting_down",
-                                                          "too_many_connections"};
+                                                          "too_many_connections",
+                                                          "unauthorized"};
 
 // Appends big-endian integers and str16 strings to a frame under construction.
 class Writer {
@@ -232,6 +233,9 @@ void encode(const Hello& m, std::string& out) {
   w.u32(static_cast<std::uint32_t>(m.timeout.count()));
   w.str16(m.id);
   w.labels(m.labels);
+  if (!m.token.empty()) {
+    w.str16(m.token);
+  }
 }
 
 void encode(const Welcome& m, std::string& out) {
@@ -340,6 +344,13 @@ std::optional<Hello> parse_hello(Bytes p, ParseError& err) {
   for (const auto& l : h.labels) {
     if (l.key.empty() || l.key.size() > kMaxLabelKey || l.value.size() > kMaxLabelValue) {
       return fail<Hello>(err, ErrorCode::malformed, "HELLO label key must be 1..64 bytes and value 0..256 bytes");
+    }
+  }
+  // The token is an optional last field: a HELLO without it ends after the labels.
+  if (r.ok() && !r.at_end()) {
+    h.token = r.str16();
+    if (r.ok() && (h.token.empty() || h.token.size() > kMaxTokenLength)) {
+      return fail<Hello>(err, ErrorCode::malformed, "HELLO token must be 1..2048 bytes when present");
     }
   }
   return finish(r, std::move(h), err, "HELLO");

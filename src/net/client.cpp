@@ -53,6 +53,18 @@ std::string ClientOptions::validate() const {
   if (connect_timeout.count() <= 0) {
     return "connect-timeout must be positive";
   }
+  if (tls.cert_file.empty() != tls.key_file.empty()) {
+    return "tls-cert and tls-key go together";
+  }
+  if (!tls.enabled && (!tls.ca_file.empty() || !tls.cert_file.empty() || !tls.server_name.empty())) {
+    return "TLS files or a server name are set but TLS is not enabled";
+  }
+  if (!token.empty() && !token_file.empty()) {
+    return "token and token-file exclude each other";
+  }
+  if (token.size() > proto::kMaxTokenLength) {
+    return "token is longer than " + std::to_string(proto::kMaxTokenLength) + " bytes";
+  }
   return backoff.validate();
 }
 
@@ -61,6 +73,9 @@ Client::Impl::Impl(asio::any_io_executor executor, ClientOptions options)
   for (const auto& s : opts.servers) {
     endpoints.push_back(detail::parse_endpoint(s));
     endpoint_names.push_back(s);
+  }
+  if (opts.tls.enabled) {
+    tls_ctx = detail::make_client_tls_context(opts.tls);
   }
 }
 

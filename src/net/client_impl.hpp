@@ -8,6 +8,8 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <mutex>
 #include <optional>
@@ -18,6 +20,10 @@
 #include "lifeline/heartbeat.hpp"
 
 namespace lifeline {
+namespace detail {
+/// Throws std::invalid_argument naming a TLS file that cannot be loaded.
+std::unique_ptr<boost::asio::ssl::context> make_client_tls_context(const ClientTlsOptions& opts);
+}  // namespace detail
 
 struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
   using Clock = std::chrono::steady_clock;
@@ -69,8 +75,13 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
   std::atomic<bool> want_subscribe{false};
   std::atomic<bool> silenced{false};  // the Client object is gone: call no handler
 
+  std::unique_ptr<boost::asio::ssl::context> tls_ctx;  // set when TLS is on
+
   // I/O thread.
   std::optional<tcp::socket> socket;
+  std::optional<boost::asio::ssl::stream<tcp::socket&>> tls;  // over `socket`, when TLS is on
+  boost::asio::awaitable<std::string> tls_handshake(const std::string& name);  // "" when established
+  std::string hello_token();  // the token for this attempt (token_file read now)
   boost::asio::steady_timer timer;
   Backoff backoff;
   proto::FrameDecoder decoder;
@@ -80,6 +91,7 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
   Clock::time_point last_rx, last_tx, last_ping;
   std::string end_reason;
   bool replaced = false;  // the server said BYE(replaced): do not fight for the id
+  bool refused = false;   // the server answered ERROR (unauthorized, rejected, ...): worth a warning
   std::string out;
   bool flushing = false;
   bool close_after_flush = false;                   // stop() queued a BYE behind a write in flight

@@ -8,6 +8,7 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/ssl/error.hpp>
 #include <boost/asio/write.hpp>
 
 #include "client_impl.hpp"
@@ -80,7 +81,10 @@ asio::awaitable<void> Client::Impl::main_loop() {
       set_state(ClientState::reconnecting, c);
     } else {
       set_error(endpoint_names[i] + ": " + result.why);
-      logger()->debug("attempt {} to {} failed: {}", attempts, endpoint_names[i], result.why);
+      // An unreachable server is routine during an outage; a refusal (a bad
+      // token, a certificate for another id) needs someone to act.
+      logger()->log(refused ? spdlog::level::warn : spdlog::level::debug, "attempt {} to {} failed: {}", attempts,
+                    endpoint_names[i], result.why);
     }
   }
   StateChange last;
@@ -100,6 +104,7 @@ void Client::Impl::run_when_stopped() {
 asio::awaitable<Client::Impl::AttemptResult> Client::Impl::attempt(const tcp::endpoint& ep, const std::string& name) {
   AttemptResult result;
   ++gen;
+  tls.reset();  // refers to the old socket
   socket.emplace(ex);
   decoder = proto::FrameDecoder(opts.max_data);
   out.clear();
@@ -107,6 +112,7 @@ asio::awaitable<Client::Impl::AttemptResult> Client::Impl::attempt(const tcp::en
   close_after_flush = false;
   handshaking = true;
   replaced = false;
+  refused = false;
   end_reason.clear();
   current_server = name;
   handshake_deadline = Clock::now() + opts.connect_timeout;
@@ -118,6 +124,9 @@ asio::awaitable<Client::Impl::AttemptResult> Client::Impl::attempt(const tcp::en
     result.why = "connect timed out after " + ms_text(opts.connect_timeout);
   } else if (auto [ec] = std::get<0>(connected); ec) {
     result.why = "connect failed: " + ec.message();
+  }
+  if (result.why.empty() && !stopping && tls_ctx) {
+    result.why = co_await tls_handshake(name);
   }
   if (!result.why.empty() || stopping) {
     boost::system::error_code ignored;
@@ -134,6 +143,7 @@ asio::awaitable<Client::Impl::AttemptResult> Client::Impl::attempt(const tcp::en
   hello.timeout = opts.timeout;
   hello.id = opts.id;
   hello.labels = opts.labels;
+  hello.token = hello_token();
   std::string frame;
   proto::encode(hello, frame);
   last_rx = last_tx = last_ping = Clock::now();
@@ -149,12 +159,15 @@ asio::awaitable<Client::Impl::AttemptResult> Client::Impl::attempt(const tcp::en
 
 asio::awaitable<std::string> Client::Impl::reader() {
   for (;;) {
-    auto [ec, n] = co_await socket->async_read_some(asio::buffer(rx), asio::as_tuple(asio::use_awaitable));
+    auto [ec, n] = tls ? co_await tls->async_read_some(asio::buffer(rx), asio::as_tuple(asio::use_awaitable))
+                       : co_await socket->async_read_some(asio::buffer(rx), asio::as_tuple(asio::use_awaitable));
     if (ec) {
       if (stopping) {
         co_return "stopped";
       }
-      co_return ec == asio::error::eof ? "connection closed by the server" : "connection failed: " + ec.message();
+      // A TLS peer that closes without close_notify reads as a truncated stream.
+      const bool eof = ec == asio::error::eof || ec == asio::ssl::error::stream_truncated;
+      co_return eof ? "connection closed by the server" : "connection failed: " + ec.message();
     }
     last_rx = Clock::now();
     auto err = decoder.feed(proto::Bytes(rx.data(), n), [this](const proto::Frame& f) { return on_frame(f); });
@@ -245,6 +258,7 @@ bool Client::Impl::on_frame(const proto::Frame& f) {
       }
       return false;
     case FrameType::error:
+      refused = true;
       if (auto e = proto::parse_error(f.payload, err)) {
         end_reason = "server error " + std::string(proto::to_string(e->code)) + ": " + e->message;
       } else {
@@ -323,7 +337,8 @@ asio::awaitable<void> Client::Impl::writer(std::uint64_t my_gen) {
   while (!out.empty() && my_gen == gen && socket && socket->is_open()) {
     std::string chunk;
     chunk.swap(out);
-    auto [ec, n] = co_await asio::async_write(*socket, asio::buffer(chunk), asio::as_tuple(asio::use_awaitable));
+    auto [ec, n] = tls ? co_await asio::async_write(*tls, asio::buffer(chunk), asio::as_tuple(asio::use_awaitable))
+                       : co_await asio::async_write(*socket, asio::buffer(chunk), asio::as_tuple(asio::use_awaitable));
     if (ec) {
       break;
     }
@@ -347,9 +362,15 @@ bool Client::Impl::send_bye() {
   }
   std::string frame;
   proto::encode(proto::Bye{proto::Reason::bye, ""}, frame);
-  if (flushing) {
-    out.append(frame);  // a write is in flight: queue behind it rather than interleave
+  if (flushing || tls) {
+    // A write is in flight: queue behind it rather than interleave. Over TLS
+    // always: a blocking write would share the TLS engine with the pending read.
+    out.append(frame);
     close_after_flush = true;
+    if (!flushing) {
+      flushing = true;
+      asio::co_spawn(ex, writer(gen), asio::detached);
+    }
     return true;
   }
   // Blocking on purpose: a few bytes into an idle socket buffer, right before close.

@@ -73,6 +73,18 @@ std::string ServerOptions::validate() const {
   if (max_outbound < 65536) {
     return "max-outbound must be at least 64 KiB";
   }
+  if (tls.enabled() != !tls.key_file.empty()) {
+    return "tls-cert and tls-key go together";
+  }
+  if (!tls.client_ca_file.empty() && !tls.enabled()) {
+    return "tls-client-ca needs tls-cert and tls-key";
+  }
+  for (const auto& secret : auth_secrets) {
+    if (secret.size() < auth::kMinSecretBytes) {
+      return "an auth secret is " + std::to_string(secret.size()) + " bytes, at least " +
+             std::to_string(auth::kMinSecretBytes) + " are needed";
+    }
+  }
   return {};
 }
 

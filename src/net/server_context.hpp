@@ -7,7 +7,9 @@
 
 #include "connection_limits.hpp"
 #include "lifeline/server.hpp"
+#include "lifeline/token.hpp"
 #include "registry.hpp"
+#include "tls.hpp"
 
 namespace lifeline::detail {
 
@@ -15,9 +17,15 @@ class Shard;
 
 struct ServerContext {
   explicit ServerContext(ServerOptions opts)
-      : options(std::move(opts)), limits(options.max_connections, options.max_connections_per_address) {}
+      : options(std::move(opts)),
+        limits(options.max_connections, options.max_connections_per_address),
+        tls(options.tls.enabled() ? std::make_unique<TlsContext>(options.tls) : nullptr),
+        verifier(options.auth_secrets.empty() ? nullptr
+                                              : std::make_unique<auth::TokenVerifier>(options.auth_secrets)) {}
   ServerOptions options;
   ConnectionLimits limits;
+  std::unique_ptr<TlsContext> tls;                // null: plain TCP
+  std::unique_ptr<auth::TokenVerifier> verifier;  // null: no tokens required
   Registry registry;
   Server::DataHandler on_data;
   std::vector<std::unique_ptr<Shard>> shards;

@@ -28,6 +28,7 @@ std::string errno_text(int err) { return std::strerror(err); }
 Session::Session(Shard& shard, Fd socket, std::uint64_t number, std::string peer, bool counted)
     : shard_(shard),
       socket_(std::move(socket)),
+      tls_(shard.ctx().tls ? std::make_unique<TlsConn>(*shard.ctx().tls, socket_.get()) : nullptr),
       number_(number),
       counted_(counted),
       decoder_(shard.ctx().options.max_data),
@@ -60,24 +61,88 @@ void Session::on_io(std::uint32_t events) {
     // the error): no further edge would report what is left.
     read_all((events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0);
   }
+  if ((events & EPOLLOUT) != 0 && tls_ && !tls_->established() && state_ == State::handshaking) {
+    read_all(true);  // the handshake may have waited for send space
+  }
   if ((events & EPOLLOUT) != 0 && !out_.empty() && state_ != State::closed) {
     flush();
   }
+}
+
+bool Session::advance_tls_handshake() {
+  switch (tls_->handshake()) {
+    case TlsConn::Io::done:
+      if (shard_.ctx().tls->requires_client_cert()) {
+        cert_id_ = tls_->peer_common_name();
+      }
+      return true;
+    case TlsConn::Io::want_io: return false;
+    case TlsConn::Io::eof: close(Reason::closed, {}, false, "connection closed during the TLS handshake"); return false;
+    case TlsConn::Io::error: close(Reason::protocol, {}, false, "TLS handshake failed: " + tls_->error()); return false;
+  }
+  return false;
+}
+
+long Session::recv_some(std::span<std::uint8_t> buf) {
+  if (!tls_) {
+    return ::recv(socket_.get(), buf.data(), buf.size(), 0);
+  }
+  std::size_t n = 0;
+  switch (tls_->read(buf, n)) {
+    case TlsConn::Io::done: return static_cast<long>(n);
+    case TlsConn::Io::eof: return 0;
+    case TlsConn::Io::want_io: errno = EAGAIN; return -1;
+    case TlsConn::Io::error: break;
+  }
+  errno = EPROTO;
+  return -1;
+}
+
+long Session::send_some(std::string_view data) {
+  if (!tls_) {
+    return ::send(socket_.get(), data.data(), data.size(), MSG_NOSIGNAL);
+  }
+  std::size_t n = 0;
+  switch (tls_->write(data, n)) {
+    case TlsConn::Io::done: return static_cast<long>(n);
+    case TlsConn::Io::want_io: errno = EAGAIN; return -1;
+    case TlsConn::Io::eof:
+    case TlsConn::Io::error: break;
+  }
+  errno = EPROTO;
+  return -1;
+}
+
+void Session::shut_write() {
+  if (tls_) {
+    tls_->shutdown();
+  }
+  ::shutdown(socket_.get(), SHUT_WR);
+}
+
+std::string Session::io_error_text(int err) const {
+  return err == EPROTO && tls_ ? "TLS: " + tls_->error() : errno_text(err);
 }
 
 // Reads into the shard's scratch buffer, which every session of the shard
 // shares: an idle session owns no read buffer. A read shorter than the buffer
 // has emptied the socket, and with edge-triggering any byte arriving after it
 // raises a new event, so a heartbeat costs one recv() and no EAGAIN probe.
+//
+// TLS may hold decrypted records the socket no longer shows, so a TLS session
+// always reads until OpenSSL wants more from the socket.
 void Session::read_all(bool until_eagain) {
+  if (tls_ && !tls_->established() && !advance_tls_handshake()) {
+    return;
+  }
   const auto buf = shard_.rx_buffer();
   for (;;) {
-    const auto n = ::recv(socket_.get(), buf.data(), buf.size(), 0);
+    const auto n = recv_some(buf);
     if (n > 0) {
       if (!consume(proto::Bytes(buf.data(), static_cast<std::size_t>(n)))) {
         return;
       }
-      if (static_cast<std::size_t>(n) < buf.size() && !until_eagain) {
+      if (static_cast<std::size_t>(n) < buf.size() && !until_eagain && !tls_) {
         return;
       }
       continue;
@@ -116,7 +181,7 @@ void Session::on_eof(int err) {
     finish();
     return;
   }
-  std::string cause = err == 0 ? "connection closed by peer" : "connection failed: " + errno_text(err);
+  std::string cause = err == 0 ? "connection closed by peer" : "connection failed: " + io_error_text(err);
   if (decoder_.buffered() > 0) {
     cause += " in the middle of a frame (" + std::to_string(decoder_.missing()) + " bytes missing)";
   }
@@ -134,8 +199,10 @@ std::optional<Session::Clock::time_point> Session::on_wheel(Clock::time_point no
       return deadline_;
     case State::handshaking: {
       if (now >= deadline_) {
+        const auto limit = std::to_string(shard_.ctx().options.handshake_timeout.count()) + " ms";
         close_with_error(proto::ErrorCode::handshake_timeout,
-                         "no HELLO within " + std::to_string(shard_.ctx().options.handshake_timeout.count()) + " ms",
+                         tls_ && !tls_->established() ? "TLS handshake not done within " + limit
+                                                      : "no HELLO within " + limit,
                          Reason::protocol);
         return state_ == State::draining ? std::optional(deadline_) : std::nullopt;
       }
@@ -183,7 +250,7 @@ void Session::send(std::string_view frame) {
     return;
   }
   if (const int err = write(frame); err != 0) {
-    close(Reason::reset, {}, false, "write failed: " + errno_text(err));
+    close(Reason::reset, {}, false, "write failed: " + io_error_text(err));
     return;
   }
   if (out_.size() > shard_.ctx().options.max_outbound) {
@@ -197,8 +264,11 @@ void Session::send(std::string_view frame) {
 
 int Session::write(std::string_view frame) {
   last_tx_ = Clock::now();
+  if (tls_ && !tls_->established()) {
+    return 0;  // before the TLS handshake nothing can be said (a refusal just closes)
+  }
   if (out_.empty()) {
-    const auto n = ::send(socket_.get(), frame.data(), frame.size(), MSG_NOSIGNAL);
+    const auto n = send_some(frame);
     if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
       return errno;
     }
@@ -214,7 +284,7 @@ int Session::write(std::string_view frame) {
 
 void Session::flush() {
   while (!out_.empty()) {
-    const auto n = ::send(socket_.get(), out_.data(), out_.size(), MSG_NOSIGNAL);
+    const auto n = send_some(out_);
     if (n < 0) {
       if (errno == EAGAIN || errno == EWOULDBLOCK) {
         return;  // the next EPOLLOUT continues
@@ -224,7 +294,7 @@ void Session::flush() {
       if (state_ == State::draining) {
         finish();  // the final frame cannot go out: nothing left to wait for
       } else {
-        close(Reason::reset, {}, false, "write failed: " + errno_text(err));
+        close(Reason::reset, {}, false, "write failed: " + io_error_text(err));
       }
       return;
     }
@@ -233,7 +303,7 @@ void Session::flush() {
   std::string().swap(out_);  // an idle session keeps no output buffer
   if (shutdown_pending_) {
     shutdown_pending_ = false;
-    ::shutdown(socket_.get(), SHUT_WR);
+    shut_write();
   }
 }
 
@@ -294,7 +364,7 @@ void Session::close(Reason reason, const std::string& final_frame, bool drain, s
     // The final frame must leave before the FIN: if part of it is still
     // queued, flush() shuts the write side once it is sent.
     if (out_.empty()) {
-      ::shutdown(socket_.get(), SHUT_WR);
+      shut_write();
     } else {
       shutdown_pending_ = true;
     }

@@ -9,14 +9,18 @@
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "event_loop.hpp"
 #include "lifeline/frame_decoder.hpp"
 #include "lifeline/heartbeat.hpp"
 #include "registry.hpp"
+#include "tls.hpp"
 
 namespace lifeline::detail {
 
@@ -77,6 +81,16 @@ class Session {
   void on_list(std::uint32_t request_id);
   void on_subscribe();
   void on_eof(int err);  // 0: orderly close by the peer, else the errno
+  bool advance_tls_handshake();  // false while it is not done (or it failed and closed the session)
+  /// Bytes the socket (or TLS) took or gave now, or -1 with errno (EAGAIN: try
+  /// again on the next edge; EPROTO: TLS failed, see tls_->error()); 0 at EOF.
+  long send_some(std::string_view data);
+  long recv_some(std::span<std::uint8_t> buf);
+  void shut_write();  // TLS close_notify (if any), then FIN
+  std::string io_error_text(int err) const;
+  /// At HELLO: binds the id to the client certificate and the token; false
+  /// once answered ERROR unauthorized.
+  bool bind_identity(std::string& id, const std::string& token, std::vector<proto::Label>& labels);
 
   proto::TimestampFrame ping_frame(Clock::time_point now);  // a PING stamped `now`; records it as the last PING
   void send_ping(Clock::time_point now);
@@ -90,6 +104,8 @@ class Session {
 
   Shard& shard_;
   Fd socket_;
+  std::unique_ptr<TlsConn> tls_;  // null on a plain TCP server
+  std::string cert_id_;           // mutual TLS: the client certificate's common name
   std::uint64_t number_;
   State state_ = State::handshaking;
   bool registered_ = false;        // holds an id in the registry

@@ -107,6 +107,9 @@ bool Session::on_hello(proto::Bytes payload) {
     close_with_error(proto::ErrorCode::shutting_down, "server is shutting down", Reason::shutdown);
     return false;
   }
+  if (!bind_identity(hello->id, hello->token, hello->labels)) {
+    return false;
+  }
   flags_ = hello->flags;
   hb_ = negotiate(ctx.options.heartbeat, hello->interval, hello->timeout);
   ping_budget_ = PingBudget(hb_.interval);
@@ -155,6 +158,41 @@ bool Session::on_hello(proto::Bytes payload) {
   frame.append(reinterpret_cast<const char*>(ping.data()), ping.size());
   send(frame);
   return !closed();
+}
+
+// Mutual TLS binds the id to the certificate's common name and a token binds
+// it to the token's id: an empty HELLO id takes theirs, another id is refused.
+bool Session::bind_identity(std::string& id, const std::string& token, std::vector<proto::Label>& labels) {
+  auto& ctx = shard_.ctx();
+  std::string why;
+  if (tls_ && ctx.tls->requires_client_cert()) {
+    if (cert_id_.empty()) {
+      why = "client certificate has no subject common name to bind the id to";
+    } else if (id.empty()) {
+      id = cert_id_;
+    } else if (id != cert_id_) {
+      why = "client certificate is for '" + cert_id_ + "', not '" + id + "'";
+    }
+  }
+  if (why.empty() && ctx.verifier) {
+    auto verdict = ctx.verifier->verify(token, id, std::chrono::system_clock::now());
+    if (verdict.ok) {
+      id = std::move(verdict.claims.id);
+      // The token's labels are the server's word: they replace the client's own.
+      for (auto& trusted : verdict.claims.labels) {
+        std::erase_if(labels, [&](const proto::Label& l) { return l.key == trusted.key; });
+        labels.push_back(std::move(trusted));
+      }
+    } else {
+      why = std::move(verdict.error);
+    }
+  }
+  if (why.empty()) {
+    return true;
+  }
+  logger()->warn("unauthorized peer={} id={}: {}", peer_, id.empty() ? "-" : id, why);
+  close_with_error(proto::ErrorCode::unauthorized, why, Reason::rejected);
+  return false;
 }
 
 bool Session::peer_has_closed() {

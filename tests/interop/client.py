@@ -15,7 +15,8 @@ SERVER_PINGS, OBSERVER = 1, 2                         # HELLO/WELCOME flag bits
 ONLINE, OFFLINE, TAKEOVER = 1, 2, 3                   # EVENT kinds
 REASONS = dict(enumerate("bye closed reset timeout replaced kicked shutdown rejected protocol".split(), 1))
 ERRORS = dict(enumerate("malformed too_large unknown_type handshake_required handshake_timeout "
-                        "unsupported_version rejected flood slow_consumer shutting_down too_many_connections".split(), 1))
+                        "unsupported_version rejected flood slow_consumer shutting_down too_many_connections "
+                        "unauthorized".split(), 1))
 # (min, max) payload length per type (section 2); DATA's max is a server setting.
 LIMITS = {HELLO: (14, 4096), WELCOME: (20, 1024), PING: (8, 8), PONG: (8, 8), DATA: (0, 65536),
           BYE: (3, 1024), ERROR: (4, 1024), LIST: (4, 4), LIST_REPLY: (11, 1 << 20),

@@ -407,9 +407,9 @@ class Agent(Collector):
 class Watch(Collector):
     """`lifeline watch --json`: items are presence events {"seq","kind","reason","at_ms","id","remote"}."""
 
-    def __init__(self, env, server, name="watch"):
+    def __init__(self, env, server, name="watch", extra=()):
         port = server.port if hasattr(server, "port") else int(server)
-        super().__init__(env, [LIFELINE, "watch", "--server", "%s:%d" % (HOST, port), "--json"], name)
+        super().__init__(env, [LIFELINE, "watch", "--server", "%s:%d" % (HOST, port), "--json"] + list(extra), name)
 
     def wait_connected(self, timeout=5.0, count=1):
         """Wait until watch's stderr says it is online (count-th time: after a server restart)."""
@@ -543,7 +543,8 @@ class Server:
 
 HELLO, WELCOME, PING, PONG, DATA, BYE, ERROR, LIST, LIST_REPLY, SUBSCRIBE, EVENT = range(1, 12)
 ERRORS = dict(enumerate("malformed too_large unknown_type handshake_required handshake_timeout "
-                        "unsupported_version rejected flood slow_consumer shutting_down too_many_connections".split(), 1))
+                        "unsupported_version rejected flood slow_consumer shutting_down too_many_connections "
+                        "unauthorized".split(), 1))
 REASONS = dict(enumerate("bye closed reset timeout replaced kicked shutdown rejected protocol".split(), 1))
 
 
@@ -557,10 +558,12 @@ def str16(s):
     return struct.pack(">H", len(b)) + b
 
 
-def hello_payload(id, interval_ms=100, timeout_ms=300, flags=0, labels=None, version=1):
+def hello_payload(id, interval_ms=100, timeout_ms=300, flags=0, labels=None, version=1, token=None):
     labels = labels or {}
     out = struct.pack(">BBII", version, flags, interval_ms, timeout_ms) + str16(id)
     out += struct.pack(">H", len(labels)) + b"".join(str16(k) + str16(v) for k, v in labels.items())
+    if token is not None:
+        out += str16(token)
     return out
 
 
@@ -681,9 +684,9 @@ class Env:
         self.collectors.append(a)
         return a
 
-    def watch(self, server, name=None, connected_timeout=5.0):
+    def watch(self, server, name=None, connected_timeout=5.0, extra=()):
         self._n += 1
-        w = Watch(self, server, name=name or "watch-%d" % self._n)
+        w = Watch(self, server, name=name or "watch-%d" % self._n, extra=extra)
         self.collectors.append(w)
         if connected_timeout:
             w.wait_connected(connected_timeout)
@@ -695,8 +698,8 @@ class Env:
         self.raws.append(r)
         return r
 
-    def ls(self, server, timeout=5.0):
-        return ls_json(server.port if hasattr(server, "port") else int(server), timeout)
+    def ls(self, server, timeout=5.0, extra=()):
+        return ls_json(server.port if hasattr(server, "port") else int(server), timeout, extra)
 
     def run(self, argv, timeout=10.0):
         """Run a short-lived command; returns CompletedProcess (killed at the deadline)."""
@@ -734,9 +737,9 @@ class Env:
                 kill_proc(s.proc)
 
 
-def ls_json(port, timeout=5.0):
+def ls_json(port, timeout=5.0, extra=()):
     """Run `lifeline ls --json` and return the parsed object."""
-    p = spawn([LIFELINE, "ls", "--server", "%s:%d" % (HOST, port), "--json", "--connect-timeout", "2s"],
+    p = spawn([LIFELINE, "ls", "--server", "%s:%d" % (HOST, port), "--json", "--connect-timeout", "2s"] + list(extra),
               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         out, err = p.communicate(timeout=timeout)

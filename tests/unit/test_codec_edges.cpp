@@ -247,8 +247,16 @@ TEST(ParseHello, RejectsTrailingBytesAndEveryTruncation) {
     EXPECT_EQ(hello_error(ByteVec(p.begin(), p.begin() + static_cast<std::ptrdiff_t>(n))), ErrorCode::malformed)
         << "truncated to " << n;
   }
-  p.push_back(0);
+  // After the labels only the optional token may follow: one stray byte is a
+  // truncated token, and anything after a token is trailing.
   ParseError err;
+  p.push_back(0);
+  EXPECT_FALSE(parse_hello(Bytes(p), err));
+  EXPECT_EQ(err.code, ErrorCode::malformed);
+  h.token = "t";
+  p = hello_payload(h);
+  ASSERT_EQ(hello_error(p), std::nullopt);
+  p.push_back(0);
   EXPECT_FALSE(parse_hello(Bytes(p), err));
   EXPECT_EQ(err.code, ErrorCode::malformed);
   EXPECT_NE(err.message.find("trailing"), std::string::npos) << err.message;

@@ -1,0 +1,68 @@
+#pragma once
+/// Authentication tokens: an HMAC-SHA256 over a client id, an expiry and
+/// optional labels, made with a server secret (`lifeline token issue`) and
+/// checked by the server at HELLO (docs/protocol.md, "Authentication").
+///
+/// Format: `ll1.<base64url(claims)>.<base64url(mac)>`, where claims are the
+/// lines `id`, `expiry (Unix seconds)`, then one `key=value` per label, and the
+/// mac is HMAC-SHA256(secret, "ll1." + base64url(claims)).
+///
+/// Pure functions and value types: thread-safe on distinct objects; a
+/// TokenVerifier is immutable after construction and safe to share.
+
+#include <chrono>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "lifeline/protocol.hpp"
+
+namespace lifeline::auth {
+
+/// Shortest secret accepted, bytes: 256 bits, as many as the MAC has.
+inline constexpr std::size_t kMinSecretBytes = 32;
+/// Longest token a HELLO may carry, bytes.
+inline constexpr std::size_t kMaxTokenBytes = proto::kMaxTokenLength;
+
+struct TokenClaims {
+  std::string id;
+  std::chrono::system_clock::time_point expires;
+  /// Trusted labels: the server sets them on the session, over the client's own.
+  std::vector<proto::Label> labels;
+};
+
+/// Reads secrets from a file: one per line, blank lines and `#` comments
+/// skipped, surrounding whitespace trimmed. The first signs new tokens; every
+/// one verifies (two during a rotation). Throws std::invalid_argument naming
+/// the file and line when it cannot be read, holds no secret, or a secret is
+/// shorter than kMinSecretBytes.
+std::vector<std::string> load_secrets(const std::string& path);
+/// The same rules applied to text already read; `origin` names it in errors.
+std::vector<std::string> parse_secrets(std::string_view text, std::string_view origin);
+
+/// Makes a token. Throws std::invalid_argument for an invalid id, a secret
+/// that is too short, or a label that cannot be carried (a key with '=' or a
+/// newline, a value with a newline, sizes over the protocol's label limits).
+std::string issue_token(const TokenClaims& claims, std::string_view secret);
+
+struct Verdict {
+  bool ok = false;
+  TokenClaims claims;  ///< valid when ok
+  std::string error;   ///< why not, when !ok: for the ERROR frame and the log
+};
+
+class TokenVerifier {
+ public:
+  /// Throws std::invalid_argument if `secrets` is empty or one is too short.
+  explicit TokenVerifier(std::vector<std::string> secrets);
+
+  /// Checks `token` for a client that asks for `id` (empty: the token's id is
+  /// taken) at wall-clock time `now`. The MAC is compared in constant time
+  /// against every secret, always all of them.
+  Verdict verify(std::string_view token, std::string_view id, std::chrono::system_clock::time_point now) const;
+
+ private:
+  std::vector<std::string> secrets_;
+};
+
+}  // namespace lifeline::auth

@@ -1,0 +1,111 @@
+// The client's TLS setup and per-attempt handshake, and its token.
+
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <openssl/x509_vfy.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+
+#include "client_impl.hpp"
+#include "lifeline/duration.hpp"
+
+namespace lifeline {
+namespace asio = boost::asio;
+namespace ssl = boost::asio::ssl;
+using namespace boost::asio::experimental::awaitable_operators;
+
+namespace detail {
+namespace {
+// "host:port" or "[v6]:port" -> host.
+std::string host_part(const std::string& endpoint) {
+  std::string host = endpoint.substr(0, endpoint.rfind(':'));
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  return host;
+}
+
+template <class F>
+void load(const std::string& what, const std::string& file, F&& f) {
+  boost::system::error_code ec;
+  f(ec);
+  if (ec) {
+    throw std::invalid_argument("cannot load TLS " + what + " '" + file + "': " + ec.message());
+  }
+}
+}  // namespace
+
+std::unique_ptr<ssl::context> make_client_tls_context(const ClientTlsOptions& opts) {
+  auto ctx = std::make_unique<ssl::context>(ssl::context::tls_client);
+  SSL_CTX_set_min_proto_version(ctx->native_handle(), TLS1_2_VERSION);
+  SSL_CTX_set_mode(ctx->native_handle(), SSL_MODE_RELEASE_BUFFERS);
+  ctx->set_verify_mode(ssl::verify_peer);
+  if (opts.ca_file.empty()) {
+    load("system CA store", "default", [&](auto& ec) { ctx->set_default_verify_paths(ec); });
+  } else {
+    load("CA", opts.ca_file, [&](auto& ec) { ctx->load_verify_file(opts.ca_file, ec); });
+  }
+  if (!opts.cert_file.empty()) {
+    load("certificate", opts.cert_file,
+         [&](auto& ec) { ctx->use_certificate_chain_file(opts.cert_file, ec); });
+    load("key", opts.key_file, [&](auto& ec) { ctx->use_private_key_file(opts.key_file, ssl::context::pem, ec); });
+  }
+  return ctx;
+}
+}  // namespace detail
+
+asio::awaitable<std::string> Client::Impl::tls_handshake(const std::string& name) {
+  tls.emplace(*socket, *tls_ctx);
+  const std::string host = opts.tls.server_name.empty() ? detail::host_part(name) : opts.tls.server_name;
+  boost::system::error_code ec;
+  asio::ip::make_address(host, ec);
+  const bool is_address = !ec;
+  SSL* ssl = tls->native_handle();
+  if (!is_address) {
+    SSL_set_tlsext_host_name(ssl, host.c_str());  // SNI takes names, not addresses
+  }
+  // OpenSSL's own check, so a mismatch is reported as one ("hostname mismatch").
+  if (opts.tls.verify_hostname &&
+      (is_address ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), host.c_str()) : SSL_set1_host(ssl, host.c_str())) !=
+          1) {
+    co_return "TLS: cannot verify the server as '" + host + "'";
+  }
+  timer.expires_at(handshake_deadline);
+  auto done = co_await (tls->async_handshake(ssl::stream_base::client, asio::as_tuple(asio::use_awaitable)) ||
+                        timer.async_wait(asio::as_tuple(asio::use_awaitable)));
+  if (done.index() == 1) {
+    co_return "TLS handshake timed out after " +
+        format_duration(std::chrono::duration_cast<std::chrono::milliseconds>(opts.connect_timeout));
+  }
+  if (auto [hec] = std::get<0>(done); hec) {
+    refused = true;  // a certificate problem, not an outage: worth a warning
+    const long verify = SSL_get_verify_result(tls->native_handle());
+    std::string why = "TLS handshake failed: " + hec.message();
+    if (verify != X509_V_OK) {
+      why += " (certificate: " + std::string(X509_verify_cert_error_string(verify)) + ")";
+    }
+    co_return why;
+  }
+  co_return "";
+}
+
+std::string Client::Impl::hello_token() {
+  if (opts.token_file.empty()) {
+    return opts.token;
+  }
+  std::ifstream in(opts.token_file);
+  std::ostringstream text;
+  text << in.rdbuf();
+  std::string token = text.str();
+  while (!token.empty() && (token.back() == '\n' || token.back() == '\r' || token.back() == ' ')) {
+    token.pop_back();
+  }
+  return token.size() <= proto::kMaxTokenLength ? token : std::string();
+}
+
+}  // namespace lifeline
