@@ -83,6 +83,8 @@ ServerOptions to_options(const ServeArgs& a) {
   o.handshake_timeout = duration_arg("--handshake-timeout", a.handshake_timeout);
   o.duplicates = a.duplicates == "reject" ? DuplicatePolicy::reject : DuplicatePolicy::takeover;
   o.max_data = a.max_data;
+  o.max_hello = a.max_hello;
+  o.max_bye = a.max_bye;
   o.max_connections = a.max_connections;
   o.max_connections_per_address = a.max_per_address;
   o.tcp_keepalive = !a.no_keepalive;
@@ -124,6 +126,10 @@ void add_serve_options(CLI::App& cmd_ref, ServeArgs& args_ref) {
       ->check(CLI::IsMember({"takeover", "reject"}))
       ->capture_default_str();
   cmd->add_option("--max-data", args->max_data, "largest DATA payload accepted, bytes")->capture_default_str();
+  cmd->add_option("--max-hello", args->max_hello,
+                  "largest HELLO payload accepted, bytes (64..4096; bounds memory before the handshake)")
+      ->capture_default_str();
+  cmd->add_option("--max-bye", args->max_bye, "largest BYE payload accepted, bytes (16..1024)")->capture_default_str();
   cmd->add_option("--max-connections", args->max_connections,
                   "connections beyond this get ERROR too_many_connections (0 = no limit)")
       ->check(CLI::Range(0, 100'000'000))

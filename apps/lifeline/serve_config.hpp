@@ -27,6 +27,8 @@ struct ServeArgs {
   std::string handshake_timeout = "5s";
   std::string duplicates = "takeover";
   std::uint32_t max_data = 65536;
+  std::uint32_t max_hello = 4096;
+  std::uint32_t max_bye = 1024;
   std::size_t max_connections = 0;
   std::size_t max_per_address = 0;
   bool no_keepalive = false;

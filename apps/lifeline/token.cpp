@@ -1,11 +1,12 @@
 // lifeline token issue / verify: authentication tokens from a secret file
 // (include/lifeline/token.hpp).
 
+#include "lifeline/token.hpp"
+
 #include <iostream>
 
 #include "common.hpp"
 #include "lifeline/duration.hpp"
-#include "lifeline/token.hpp"
 
 namespace lifeline::app {
 namespace {

@@ -48,6 +48,12 @@ struct ServerOptions {
   DuplicatePolicy duplicates = DuplicatePolicy::takeover;
   /// Largest DATA payload accepted, bytes.
   std::uint32_t max_data = 65536;
+  /// Largest HELLO and BYE payloads accepted, bytes: caps at or below the
+  /// protocol's limits (4096 and 1024), checked from the frame header before
+  /// any payload is kept (ERROR too_large). A lower max_hello lowers what each
+  /// connection can make the server hold before its handshake.
+  std::uint32_t max_hello = 4096;
+  std::uint32_t max_bye = 1024;
   /// A peer whose unsent output exceeds this is closed as a slow consumer.
   std::size_t max_outbound = 4U << 20U;
   /// Connections beyond these are answered ERROR `too_many_connections` and

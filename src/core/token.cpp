@@ -207,8 +207,8 @@ Verdict TokenVerifier::verify(std::string_view token, std::string_view id,
   }
   const auto dot = token.rfind('.');
   std::string mac_bytes;
-  if (!token.starts_with(kPrefix) || dot < kPrefix.size() ||
-      !unbase64url(token.substr(dot + 1), mac_bytes) || mac_bytes.size() != kMacBytes) {
+  if (!token.starts_with(kPrefix) || dot < kPrefix.size() || !unbase64url(token.substr(dot + 1), mac_bytes) ||
+      mac_bytes.size() != kMacBytes) {
     v.error = "token is malformed (expected ll1.<claims>.<mac>)";
     return v;
   }

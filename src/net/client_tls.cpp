@@ -51,8 +51,7 @@ std::unique_ptr<ssl::context> make_client_tls_context(const ClientTlsOptions& op
     load("CA", opts.ca_file, [&](auto& ec) { ctx->load_verify_file(opts.ca_file, ec); });
   }
   if (!opts.cert_file.empty()) {
-    load("certificate", opts.cert_file,
-         [&](auto& ec) { ctx->use_certificate_chain_file(opts.cert_file, ec); });
+    load("certificate", opts.cert_file, [&](auto& ec) { ctx->use_certificate_chain_file(opts.cert_file, ec); });
     load("key", opts.key_file, [&](auto& ec) { ctx->use_private_key_file(opts.key_file, ssl::context::pem, ec); });
   }
   return ctx;
@@ -70,9 +69,8 @@ asio::awaitable<std::string> Client::Impl::tls_handshake(const std::string& name
     SSL_set_tlsext_host_name(ssl, host.c_str());  // SNI takes names, not addresses
   }
   // OpenSSL's own check, so a mismatch is reported as one ("hostname mismatch").
-  if (opts.tls.verify_hostname &&
-      (is_address ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), host.c_str()) : SSL_set1_host(ssl, host.c_str())) !=
-          1) {
+  if (opts.tls.verify_hostname && (is_address ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), host.c_str())
+                                              : SSL_set1_host(ssl, host.c_str())) != 1) {
     co_return "TLS: cannot verify the server as '" + host + "'";
   }
   timer.expires_at(handshake_deadline);

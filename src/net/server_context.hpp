@@ -20,8 +20,8 @@ struct ServerContext {
       : options(std::move(opts)),
         limits(options.max_connections, options.max_connections_per_address),
         tls(options.tls.enabled() ? std::make_unique<TlsContext>(options.tls) : nullptr),
-        verifier(options.auth_secrets.empty() ? nullptr
-                                              : std::make_unique<auth::TokenVerifier>(options.auth_secrets)) {}
+        verifier(options.auth_secrets.empty() ? nullptr : std::make_unique<auth::TokenVerifier>(options.auth_secrets)) {
+  }
   ServerOptions options;
   ConnectionLimits limits;
   std::unique_ptr<TlsContext> tls;                // null: plain TCP

@@ -169,7 +169,7 @@ bool Session::consume(proto::Bytes bytes) {
   stats_.last_rx_ns.store(now_ns(), std::memory_order_relaxed);
   auto err = decoder_.feed(
       bytes, [this](const proto::Frame& f) { return on_frame(f); },
-      [this](proto::FrameType type, std::uint32_t) { return check_header(type); });
+      [this](proto::FrameType type, std::uint32_t length) { return check_header(type, length); });
   if (err) {
     close_with_error(err->code, err->message, Reason::protocol);
   }
@@ -200,10 +200,10 @@ std::optional<Session::Clock::time_point> Session::on_wheel(Clock::time_point no
     case State::handshaking: {
       if (now >= deadline_) {
         const auto limit = std::to_string(shard_.ctx().options.handshake_timeout.count()) + " ms";
-        close_with_error(proto::ErrorCode::handshake_timeout,
-                         tls_ && !tls_->established() ? "TLS handshake not done within " + limit
-                                                      : "no HELLO within " + limit,
-                         Reason::protocol);
+        close_with_error(
+            proto::ErrorCode::handshake_timeout,
+            tls_ && !tls_->established() ? "TLS handshake not done within " + limit : "no HELLO within " + limit,
+            Reason::protocol);
         return state_ == State::draining ? std::optional(deadline_) : std::nullopt;
       }
       // Re-check at least every half min-timeout, so that once the handshake

@@ -74,13 +74,14 @@ class Session {
   void read_all(bool until_eagain);  // reads what the socket holds
   /// Refuses, from its header alone, a frame this session must not receive now,
   /// so before HELLO a peer can make the server buffer at most one HELLO.
-  std::optional<proto::ParseError> check_header(proto::FrameType type) const;
+  /// Also applies the server's per-type caps (max_hello, max_bye).
+  std::optional<proto::ParseError> check_header(proto::FrameType type, std::uint32_t length) const;
   bool on_frame(const proto::Frame& f);
   bool on_hello(proto::Bytes payload);
   bool peer_has_closed();  // EOF already queued behind what was read
   void on_list(std::uint32_t request_id);
   void on_subscribe();
-  void on_eof(int err);  // 0: orderly close by the peer, else the errno
+  void on_eof(int err);          // 0: orderly close by the peer, else the errno
   bool advance_tls_handshake();  // false while it is not done (or it failed and closed the session)
   /// Bytes the socket (or TLS) took or gave now, or -1 with errno (EAGAIN: try
   /// again on the next edge; EPROTO: TLS failed, see tls_->error()); 0 at EOF.

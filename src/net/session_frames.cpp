@@ -24,8 +24,16 @@ std::string assigned_id(std::uint64_t session_no) {
 }
 }  // namespace
 
-std::optional<proto::ParseError> Session::check_header(proto::FrameType type) const {
+std::optional<proto::ParseError> Session::check_header(proto::FrameType type, std::uint32_t length) const {
   using proto::FrameType;
+  const auto& opts = shard_.ctx().options;
+  const auto cap = type == FrameType::hello ? opts.max_hello : type == FrameType::bye ? opts.max_bye : length;
+  if (length > cap) {
+    return proto::ParseError{proto::ErrorCode::too_large,
+                             std::string(proto::to_string(type)) + " of " + std::to_string(length) +
+                                 " bytes is above this server's max-" + (type == FrameType::hello ? "hello" : "bye") +
+                                 " (" + std::to_string(cap) + ")"};
+  }
   switch (type) {
     case FrameType::welcome:
     case FrameType::error:

@@ -36,8 +36,8 @@ TlsContext::TlsContext(const ServerTlsOptions& opts) : ctx_(SSL_CTX_new(TLS_serv
   SSL_CTX_set_min_proto_version(ctx_.get(), TLS1_2_VERSION);
   // Idle sessions give their read and write buffers back: a heartbeat
   // connection spends nearly all its life idle.
-  SSL_CTX_set_mode(ctx_.get(), SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE |
-                                   SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+  SSL_CTX_set_mode(ctx_.get(),
+                   SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
   if (SSL_CTX_use_certificate_chain_file(ctx_.get(), opts.cert_file.c_str()) != 1) {
     fail("cannot load TLS certificate '" + opts.cert_file + "'");
   }

@@ -17,8 +17,8 @@ import time
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import harness  # noqa: E402
-from harness import (DATA, ERRORS, HELLO, LIST_REPLY, PING, check, frame, hello_payload, log, raise_nofile,  # noqa: E402
-                     run)
+from harness import (BYE, DATA, ERRORS, HELLO, LIST_REPLY, PING, check, frame, hello_payload, log, raise_nofile,  # noqa: E402
+                     run, str16)
 
 CODE = {name: code for code, name in ERRORS.items()}
 
@@ -89,6 +89,25 @@ def test_too_large_length(env):
     line = expect_log(b.srv, r.local, "too_large")
     log("server: %s", line)
     off = b.watch.wait_event("offline", "big1", 2)
+    check(off["reason"] == "protocol", "offline reason %r, expected protocol", off["reason"])
+    b.verify()
+
+
+def test_per_type_limits(env):
+    """--max-hello 256 --max-bye 32: a HELLO or BYE above its cap is refused from its header
+    (ERROR too_large naming the cap) while the same frames under it pass."""
+    b = Bystander(env, extra=["--max-hello", "256", "--max-bye", "32"])
+    r = b.env.raw(b.srv)
+    r.send(frame(HELLO, b"", length=257))   # the header alone: nothing of it is kept
+    msg = expect_error(r, "too_large", 2)
+    check("max-hello (256)" in msg, "ERROR text does not name the cap: %r", msg)
+    expect_log(b.srv, r.local, "too_large")
+    ok = b.env.raw(b.srv)
+    ok.hello("small", labels={"k": "v" * 200})   # a 230-byte HELLO is fine
+    ok.send(frame(BYE, struct.pack(">B", 1) + str16("x" * 40)))
+    msg = expect_error(ok, "too_large", 2)
+    check("max-bye (32)" in msg, "ERROR text does not name the cap: %r", msg)
+    off = b.watch.wait_event("offline", "small", 2)
     check(off["reason"] == "protocol", "offline reason %r, expected protocol", off["reason"])
     b.verify()
 
@@ -249,6 +268,10 @@ def test_invalid_options_exit_2(env):
         (["serve", "--max-data", "abc"], r"max-data"),
         (["serve", "--max-connections", "-3"], r"max-connections"),
         (["serve", "--max-per-address", "many"], r"max-per-address"),
+        (["serve", "--max-hello", "10"], r"max-hello"),
+        (["serve", "--max-bye", "5000"], r"max-bye"),
+        (["serve", "--tls-cert", "/nonexistent.pem", "--tls-key", "/nonexistent.key"], r"/nonexistent.pem"),
+        (["serve", "--tls-cert", "/nonexistent.pem"], r"tls-cert and tls-key"),
         (["serve", "--no-such-flag"], r"no-such-flag"),
     ]
     bad = []
@@ -423,6 +446,7 @@ def test_memory_bounded_half_frames_after_hello(env):
 
 if __name__ == "__main__":
     run([test_too_large_length,
+         test_per_type_limits,
          test_unknown_type,
          test_handshake_required,
          test_handshake_timeout,

@@ -86,8 +86,14 @@ TEST(Token, ClaimsFromAnotherTokenKeepNoSignature) {
 TEST(Token, MalformedTokensAreRefusedWithACause) {
   const TokenVerifier v({kSecret});
   EXPECT_NE(v.verify("", "x", kExpiry).error.find("none was sent"), std::string::npos);
-  const std::vector<std::string> bad_tokens = {"ll1.", "ll1..", "ll2.abc.def", "ll1.abc", "ll1.abc.de=", "x",
-                                               "ll1.abc." + std::string(44, 'A'), "ll1.abc." + std::string(42, 'A')};
+  const std::vector<std::string> bad_tokens = {"ll1.",
+                                               "ll1..",
+                                               "ll2.abc.def",
+                                               "ll1.abc",
+                                               "ll1.abc.de=",
+                                               "x",
+                                               "ll1.abc." + std::string(44, 'A'),
+                                               "ll1.abc." + std::string(42, 'A')};
   for (const auto& bad : bad_tokens) {
     const auto verdict = v.verify(bad, "x", kExpiry);
     EXPECT_FALSE(verdict.ok) << bad;
@@ -138,10 +144,10 @@ TEST(HelloToken, RoundTripsAndIsOptional) {
   h.token.clear();
   frame.clear();
   proto::encode(h, frame);
-  const auto without = proto::parse_hello(
-      proto::Bytes(reinterpret_cast<const std::uint8_t*>(frame.data()) + proto::kHeaderSize,
-                   frame.size() - proto::kHeaderSize),
-      err);
+  const auto without =
+      proto::parse_hello(proto::Bytes(reinterpret_cast<const std::uint8_t*>(frame.data()) + proto::kHeaderSize,
+                                      frame.size() - proto::kHeaderSize),
+                         err);
   ASSERT_TRUE(without);
   EXPECT_TRUE(without->token.empty());
 
