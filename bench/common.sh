@@ -23,8 +23,9 @@ start_server() {  # start_server BIN PORTFILE ARGS... ; sets SERVER_PID and PORT
   PORT=$(cat "$portfile")
 }
 
-online_count() {  # online_count BIN PORT
-  "$1" ls -s "127.0.0.1:$2" --json 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin)["online"])' 2>/dev/null || echo 0
+online_count() {  # online_count BIN PORT  (LS_ARGS: extra ls options, e.g. --tls-ca)
+  # shellcheck disable=SC2086
+  "$1" ls -s "127.0.0.1:$2" --json ${LS_ARGS:-} 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin)["online"])' 2>/dev/null || echo 0
 }
 
 wait_online() {  # wait_online BIN PORT N DEADLINE_S

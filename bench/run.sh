@@ -7,6 +7,7 @@ here=$(dirname "$0")
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {print int($2/1048576)}' /proc/meminfo) GiB, $(uname -r); $(date -u +%FT%TZ)"
 "$here/idle_memory.sh" "$BIN" 10000
 "$here/heartbeat_cpu.sh" "$BIN" 2000 100 8
+"$here/tls_cost.sh" "$BIN" 4000
 if [[ -x $1/bench/lifeline_micro_bench ]]; then
   "$1/bench/lifeline_micro_bench" --benchmark_min_time=0.2
 else
