@@ -61,7 +61,7 @@ bool Session::on_frame(const proto::Frame& f) {
       // The arrival time consume() has just stored: no second clock read per heartbeat.
       if (!ping_budget_.allow(stats_.last_rx_ns.load(std::memory_order_relaxed))) {
         close_with_error(proto::ErrorCode::flood,
-                         "PINGs faster than " + std::to_string(ping_budget_.per_second()) + "/s (burst " +
+                         "too many pings: faster than " + std::to_string(ping_budget_.per_second()) + "/s (burst " +
                              std::to_string(ping_budget_.burst()) + ")",
                          Reason::protocol);
         return false;

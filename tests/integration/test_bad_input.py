@@ -244,6 +244,7 @@ def test_ping_flood(env):
     except (BrokenPipeError, ConnectionResetError):
         pass
     msg = expect_error(r, "flood", 3)
+    check(msg.startswith("too many pings"), "ERROR text %r does not say 'too many pings'", msg)
     line = expect_log(b.srv, r.local, "flood")
     log("%d PINGs at once -> %r; server: %s", sent, msg, line)
     off = b.watch.wait_event("offline", "flood1", 2)

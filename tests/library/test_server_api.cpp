@@ -6,11 +6,14 @@
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/write.hpp>
+#include <cstdio>
+#include <fstream>
 #include <future>
 #include <stdexcept>
 #include <system_error>
 
 #include "helpers.hpp"
+#include "lifeline/token.hpp"
 
 namespace lifeline::test {
 namespace {
@@ -389,6 +392,39 @@ TEST(ServerApi, StopFromInsideACallbackDoesNotDeadlock) {
   }
   EXPECT_FALSE(server->running());
   EXPECT_TRUE(probe.wait_state(ClientState::reconnecting));
+}
+
+TEST(ServerApi, TokensFromTheLibraryGateHelloAndRenewFromAFile) {
+  const std::string secret(40, 's');
+  auto opts = fast_server_options();
+  opts.auth_secrets = {secret};
+  Server server(opts);
+  server.start();
+  const auto port = server.ports()[0];
+  const auto expires = std::chrono::system_clock::now() + std::chrono::hours(1);
+
+  // No token: the client keeps retrying, and says why.
+  Client without(fast_client_options(port, "lib-1"));
+  without.start();
+  EXPECT_TRUE(eventually([&] { return without.last_error().find("unauthorized") != std::string::npos; }))
+      << without.last_error();
+  EXPECT_FALSE(server.find("lib-1"));
+
+  // A token file read before every attempt: fixing the file is enough.
+  const std::string file = ::testing::TempDir() + "lifeline-token-test";
+  { std::ofstream(file) << auth::issue_token({"someone-else", expires, {}}, secret) << "\n"; }
+  auto with_file = fast_client_options(port, "lib-2");
+  with_file.token_file = file;
+  Client renewing(with_file);
+  renewing.start();
+  EXPECT_TRUE(eventually([&] { return renewing.last_error().find("is for id 'someone-else'") != std::string::npos; }))
+      << renewing.last_error();
+  { std::ofstream(file) << auth::issue_token({"lib-2", expires, {{"tier", "gold"}}}, secret) << "\n"; }
+  ASSERT_TRUE(eventually([&] { return renewing.state() == ClientState::online; }, 3000ms)) << renewing.last_error();
+  const auto entry = server.find("lib-2");
+  ASSERT_TRUE(entry);
+  EXPECT_EQ(entry->labels, (std::vector<proto::Label>{{"tier", "gold"}}));
+  std::remove(file.c_str());
 }
 
 }  // namespace
