@@ -92,7 +92,7 @@ asio::awaitable<std::string> Client::Impl::tls_handshake(const std::string& name
   co_return "";
 }
 
-std::string Client::Impl::hello_token() {
+std::string Client::Impl::hello_token() const {
   if (opts.token_file.empty()) {
     return opts.token;
   }
