@@ -90,6 +90,7 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
   Clock::time_point handshake_deadline;
   Clock::time_point last_rx, last_tx, last_ping;
   std::string end_reason;
+  std::string write_error;  // why the writer failed; the reader ends the connection with it
   bool replaced = false;  // the server said BYE(replaced): do not fight for the id
   bool refused = false;   // the server answered ERROR (unauthorized, rejected, ...): worth a warning
   std::string out;

@@ -114,6 +114,7 @@ asio::awaitable<Client::Impl::AttemptResult> Client::Impl::attempt(const tcp::en
   replaced = false;
   refused = false;
   end_reason.clear();
+  write_error.clear();
   current_server = name;
   handshake_deadline = Clock::now() + opts.connect_timeout;
 
@@ -159,11 +160,17 @@ asio::awaitable<Client::Impl::AttemptResult> Client::Impl::attempt(const tcp::en
 
 asio::awaitable<std::string> Client::Impl::reader() {
   for (;;) {
+    if (!write_error.empty()) {
+      co_return write_error;  // the writer failed while this was not waiting
+    }
     auto [ec, n] = tls ? co_await tls->async_read_some(asio::buffer(rx), asio::as_tuple(asio::use_awaitable))
                        : co_await socket->async_read_some(asio::buffer(rx), asio::as_tuple(asio::use_awaitable));
     if (ec) {
       if (stopping) {
         co_return "stopped";
+      }
+      if (!write_error.empty()) {
+        co_return write_error;
       }
       // A TLS peer that closes without close_notify reads as a truncated stream.
       const bool eof = ec == asio::error::eof || ec == asio::ssl::error::stream_truncated;
@@ -340,6 +347,14 @@ asio::awaitable<void> Client::Impl::writer(std::uint64_t my_gen) {
     auto [ec, n] = tls ? co_await asio::async_write(*tls, asio::buffer(chunk), asio::as_tuple(asio::use_awaitable))
                        : co_await asio::async_write(*socket, asio::buffer(chunk), asio::as_tuple(asio::use_awaitable));
     if (ec) {
+      if (my_gen == gen && !stopping && socket && socket->is_open()) {
+        // The kernel hands a connection's error (ETIMEDOUT, ECONNRESET) to one
+        // operation only; the reader would then see a plain EOF. Keep the cause
+        // and wake the reader, which ends the connection with it.
+        write_error = "write failed: " + ec.message();
+        boost::system::error_code ignored;
+        socket->cancel(ignored);
+      }
       break;
     }
   }

@@ -10,10 +10,13 @@
 
 namespace lifeline::detail {
 
+/// TCP_USER_TIMEOUT is this many heartbeat timeouts.
+inline constexpr int kUserTimeoutFactor = 2;
+
 /// TCP_NODELAY (heartbeats are tiny and latency-bound); if `keepalive`,
-/// SO_KEEPALIVE probing after `interval` and TCP_USER_TIMEOUT = `timeout`, so
-/// unacknowledged writes to a vanished peer fail too. Errors are ignored: the
-/// heartbeat is the primary mechanism.
+/// SO_KEEPALIVE probing after `interval` and TCP_USER_TIMEOUT = 2 x `timeout`,
+/// so unacknowledged writes to a vanished peer fail too, but never before the
+/// heartbeat would. Errors are ignored: the heartbeat is the primary mechanism.
 void apply_socket_options(int fd, const Heartbeat& hb, bool keepalive);
 
 /// "host:port" (IPv6 as "[host]:port") of an endpoint.
