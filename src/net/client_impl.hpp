@@ -79,7 +79,7 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
 
   // I/O thread.
   std::optional<tcp::socket> socket;
-  std::optional<boost::asio::ssl::stream<tcp::socket&>> tls;  // over `socket`, when TLS is on
+  std::optional<boost::asio::ssl::stream<tcp::socket&>> tls;                   // over `socket`, when TLS is on
   boost::asio::awaitable<std::string> tls_handshake(const std::string& name);  // "" when established
   std::string hello_token() const;  // the token for this attempt (token_file read now)
   boost::asio::steady_timer timer;
@@ -91,8 +91,8 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
   Clock::time_point last_rx, last_tx, last_ping;
   std::string end_reason;
   std::string write_error;  // why the writer failed; the reader ends the connection with it
-  bool replaced = false;  // the server said BYE(replaced): do not fight for the id
-  bool refused = false;   // the server answered ERROR (unauthorized, rejected, ...): worth a warning
+  bool replaced = false;    // the server said BYE(replaced): do not fight for the id
+  bool refused = false;     // the server answered ERROR (unauthorized, rejected, ...): worth a warning
   std::string out;
   bool flushing = false;
   bool close_after_flush = false;                   // stop() queued a BYE behind a write in flight
