@@ -41,6 +41,10 @@ import sys
 import threading
 import time
 
+sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from netns import sh  # noqa: E402
+
 SKIP = 77
 
 # Timings handed to the processes (milliseconds) and the bounds derived from them.
@@ -108,20 +112,6 @@ def require(cond, what, *args):
 
 
 # ----------------------------------------------------------------------------- commands
-
-def sh(argv, check=True, timeout=10):
-    """Run a short command; returns CompletedProcess. Raises RuntimeError on failure if check."""
-    try:
-        cp = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, timeout=timeout)
-    except (OSError, subprocess.TimeoutExpired) as e:
-        if check:
-            raise RuntimeError("%s: %s" % (" ".join(argv), e))
-        return subprocess.CompletedProcess(argv, 255, "", str(e))
-    if check and cp.returncode != 0:
-        raise RuntimeError("%s: exit %d: %s" % (" ".join(argv), cp.returncode, (cp.stderr or cp.stdout).strip()))
-    return cp
-
 
 def in_ns(ns, argv):
     return ["ip", "netns", "exec", ns] + argv
