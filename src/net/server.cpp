@@ -141,9 +141,13 @@ void Server::start() {
     ctx.shards.push_back(std::make_unique<Shard>(ctx, i));
   }
   // Shard 0 accepts on every listening socket and hands connections out round-robin.
+  // What protects the port, said once at startup so an operator sees it in the log.
+  const std::string security = std::string(ctx.tls ? (ctx.tls->requires_client_cert() ? ", mutual TLS" : ", TLS")
+                                                   : ", plain TCP") +
+                               (ctx.verifier ? ", tokens required" : "");
   for (const auto& l : listeners) {
-    logger()->info("listening on {} ({} I/O threads, tick {} ms)", detail::to_string(local_endpoint(l)),
-                   ctx.shards.size(), ctx.options.tick.count());
+    logger()->info("listening on {} ({} I/O threads, tick {} ms{})", detail::to_string(local_endpoint(l)),
+                   ctx.shards.size(), ctx.options.tick.count(), security);
   }
   ctx.shards[0]->listen_on(std::move(listeners));
   for (auto& shard : ctx.shards) {

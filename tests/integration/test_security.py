@@ -56,6 +56,7 @@ def test_tokens_gate_every_hello(env):
     secret = new_secret()
     secret_file = write(env, "secret", "# made by the test\n%s\n" % secret)
     srv = env.server(extra=["--auth-secret-file", secret_file])
+    srv.wait_log(r"listening on .*plain TCP, tokens required", 5)
     token = issue(env, secret_file, "alice", labels=["role=sensor", "site=lab"])
 
     # The token's labels are the server's word: the client's own role= is replaced.
@@ -223,6 +224,7 @@ def test_mutual_tls_binds_id_to_certificate(env):
     alice_cert, alice_key = pki.issue("alice", "alice")
     rogue_cert, rogue_key = pki.issue("rogue", "alice", ca="other-ca")
     srv = tls_server(env, pki, extra=["--tls-client-ca", pki.ca])
+    srv.wait_log(r"listening on .*, mutual TLS\)", 5)
     tls = ["--tls-ca", pki.ca]
     ops_cert, ops_key = pki.issue("ops", "ops")
     watch = env.watch(srv, extra=tls + ["--tls-cert", ops_cert, "--tls-key", ops_key])
