@@ -142,9 +142,9 @@ void Server::start() {
   }
   // Shard 0 accepts on every listening socket and hands connections out round-robin.
   // What protects the port, said once at startup so an operator sees it in the log.
-  const std::string security = std::string(ctx.tls ? (ctx.tls->requires_client_cert() ? ", mutual TLS" : ", TLS")
-                                                   : ", plain TCP") +
-                               (ctx.verifier ? ", tokens required" : "");
+  const std::string security =
+      std::string(ctx.tls ? (ctx.tls->requires_client_cert() ? ", mutual TLS" : ", TLS") : ", plain TCP") +
+      (ctx.verifier ? ", tokens required" : "");
   for (const auto& l : listeners) {
     logger()->info("listening on {} ({} I/O threads, tick {} ms{})", detail::to_string(local_endpoint(l)),
                    ctx.shards.size(), ctx.options.tick.count(), security);
