@@ -140,7 +140,6 @@ void Server::start() {
   for (unsigned i = 0; i < ctx.options.threads; ++i) {
     ctx.shards.push_back(std::make_unique<Shard>(ctx, i));
   }
-  // Shard 0 accepts on every listening socket and hands connections out round-robin.
   // What protects the port, said once at startup so an operator sees it in the log.
   const std::string security =
       std::string(ctx.tls ? (ctx.tls->requires_client_cert() ? ", mutual TLS" : ", TLS") : ", plain TCP") +
@@ -149,6 +148,7 @@ void Server::start() {
     logger()->info("listening on {} ({} I/O threads, tick {} ms{})", detail::to_string(local_endpoint(l)),
                    ctx.shards.size(), ctx.options.tick.count(), security);
   }
+  // Shard 0 accepts on every listening socket and hands connections out round-robin.
   ctx.shards[0]->listen_on(std::move(listeners));
   for (auto& shard : ctx.shards) {
     shard->start();
