@@ -406,11 +406,13 @@ def test_memory_bounded_before_hello(env):
         err, eof, _ = r.read_until_error_or_eof(5)
         codes[err[0] if err else None] = codes.get(err[0] if err else None, 0) + 1
         check(eof, "a trickling connection was not closed")
-    log("RSS baseline %d kB, peak %d kB (+%.1f MB, cap %.0f MB) with 1,000 HELLOs trickling; close codes %s",
-        base, peak, (peak - base) / 1024.0, PRE_AUTH_CAP_KB / 1024.0,
+    log("RSS baseline %d kB, peak %d kB (+%.1f MB, cap %.0f MB without TSan) with 1,000 HELLOs trickling; "
+        "close codes %s", base, peak, (peak - base) / 1024.0, PRE_AUTH_CAP_KB / 1024.0,
         {ERRORS.get(k, k): v for k, v in codes.items()})
-    check(peak - base < PRE_AUTH_CAP_KB, "RSS grew by %.1f MB (cap %.0f MB)", (peak - base) / 1024.0,
-          PRE_AUTH_CAP_KB / 1024.0)
+    # ThreadSanitizer shadows every byte the program touches several times over (5x measured
+    # here); the cap grows with it and still catches the 200 MB the refused frames would be.
+    cap_kb = PRE_AUTH_CAP_KB * (5 if b.srv.uses_library("libtsan") else 1)
+    check(peak - base < cap_kb, "RSS grew by %.1f MB (cap %.0f MB)", (peak - base) / 1024.0, cap_kb / 1024.0)
     check(codes == {CODE["handshake_timeout"]: 1000}, "close codes %s, expected 1000 x handshake_timeout",
           {ERRORS.get(k, k): v for k, v in codes.items()})
     b.verify()

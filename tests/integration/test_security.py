@@ -164,7 +164,8 @@ def test_tls_heartbeats_and_liveness(env):
     a.signal(signal.SIGSTOP)
     t0 = time.monotonic()
     watch.wait_event("offline", "secure", 3, start=start, reason="timeout")
-    check(time.monotonic() - t0 < 0.3 + 0.01 + 0.5, "timeout detection over TLS took %.2fs", time.monotonic() - t0)
+    # timeout 300 ms + tick 10 ms, with the slack the fault tests allow a loaded machine and sanitizer builds
+    check(time.monotonic() - t0 < 0.3 + 0.01 + 0.6, "timeout detection over TLS took %.2fs", time.monotonic() - t0)
     a.signal(signal.SIGCONT)
     watch.wait_event("online", "secure", 5, start=start)
     # A plain-TCP client cannot talk to a TLS server: the server logs why.

@@ -531,6 +531,15 @@ class Server:
             kill_proc(self.proc)
             raise Failure("%s did not exit within %.1fs of SIGTERM" % (self.name, timeout))
 
+    def uses_library(self, name):
+        """True if the running server has a shared library whose path contains `name`
+        (say "libtsan": a ThreadSanitizer build, whose memory use is several times larger)."""
+        try:
+            with open("/proc/%d/maps" % self.proc.pid) as f:
+                return any(name in line for line in f)
+        except OSError:
+            return False
+
     def rss_kb(self):
         with open("/proc/%d/status" % self.proc.pid) as f:
             for ln in f:
