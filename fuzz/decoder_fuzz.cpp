@@ -39,7 +39,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
   const std::size_t split = data[0] % size;
   const Bytes input(data + 1, size - 1);
-  FrameDecoder decoder(kMaxData);
+  FrameDecoder decoder(FrameLimits{kMaxData});
   const auto on_frame = [](const Frame& f) {
     parse_payload(f);
     return true;

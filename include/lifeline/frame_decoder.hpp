@@ -20,7 +20,7 @@ struct Frame {
 
 class FrameDecoder {
  public:
-  explicit FrameDecoder(std::uint32_t max_data = kDefaultMaxData) : max_data_(max_data) {}
+  explicit FrameDecoder(FrameLimits limits = {}) : limits_(limits) {}
 
   /// Decodes `bytes`, calling `on_frame(const Frame&) -> bool` for each complete
   /// frame, in order; returning false stops decoding (the rest is discarded).
@@ -52,7 +52,7 @@ class FrameDecoder {
   // Parses a complete header; returns the payload length or an error.
   std::optional<ParseError> check_header(const std::uint8_t* h);
 
-  std::uint32_t max_data_;
+  FrameLimits limits_;
   std::array<std::uint8_t, kHeaderSize> header_{};
   std::uint8_t header_fill_ = 0;
   bool in_payload_ = false;  // header complete, payload being collected in partial_

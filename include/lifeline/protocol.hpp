@@ -81,12 +81,24 @@ std::string_view to_string(EventKind k);
 std::optional<Reason> reason_from_string(std::string_view s);
 std::optional<ErrorCode> error_code_from_string(std::string_view s);
 
+/// The protocol's largest HELLO and BYE payloads.
+inline constexpr std::uint32_t kMaxHelloLength = 4096;
+inline constexpr std::uint32_t kMaxByeLength = 1024;
+
+/// What a receiver accepts where the protocol leaves it a choice: the DATA
+/// limit, and caps at or below the protocol's HELLO and BYE limits.
+struct FrameLimits {
+  std::uint32_t max_data = kDefaultMaxData;
+  std::uint32_t max_hello = kMaxHelloLength;
+  std::uint32_t max_bye = kMaxByeLength;
+};
+
 /// Allowed payload length of a frame type, inclusive. `nullopt` for an unknown type.
 struct LengthRange {
   std::uint32_t min;
   std::uint32_t max;
 };
-std::optional<LengthRange> length_range(std::uint8_t type, std::uint32_t max_data);
+std::optional<LengthRange> length_range(std::uint8_t type, const FrameLimits& limits);
 
 /// True if `id` is 1..128 bytes of [A-Za-z0-9._:@-].
 bool valid_id(std::string_view id);

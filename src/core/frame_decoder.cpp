@@ -8,7 +8,7 @@ std::optional<ParseError> FrameDecoder::check_header(const std::uint8_t* h) {
   const std::uint32_t len =
       (std::uint32_t{h[0]} << 24U) | (std::uint32_t{h[1]} << 16U) | (std::uint32_t{h[2]} << 8U) | std::uint32_t{h[3]};
   const std::uint8_t type = h[4];
-  const auto range = length_range(type, max_data_);
+  const auto range = length_range(type, limits_);
   if (!range) {
     char hex[8];
     std::snprintf(hex, sizeof hex, "0x%02x", type);

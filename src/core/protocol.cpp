@@ -198,14 +198,14 @@ std::optional<ErrorCode> error_code_from_string(std::string_view s) {
   return std::nullopt;
 }
 
-std::optional<LengthRange> length_range(std::uint8_t type, std::uint32_t max_data) {
+std::optional<LengthRange> length_range(std::uint8_t type, const FrameLimits& limits) {
   switch (static_cast<FrameType>(type)) {
-    case FrameType::hello: return LengthRange{14, 4096};
+    case FrameType::hello: return LengthRange{14, std::min(kMaxHelloLength, limits.max_hello)};
     case FrameType::welcome: return LengthRange{20, 1024};
     case FrameType::ping:
     case FrameType::pong: return LengthRange{8, 8};
-    case FrameType::data: return LengthRange{0, max_data};
-    case FrameType::bye: return LengthRange{3, 1024};
+    case FrameType::data: return LengthRange{0, limits.max_data};
+    case FrameType::bye: return LengthRange{3, std::min(kMaxByeLength, limits.max_bye)};
     case FrameType::error: return LengthRange{4, 1024};
     case FrameType::list: return LengthRange{4, 4};
     case FrameType::list_reply: return LengthRange{11, 1U << 20U};

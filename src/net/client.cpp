@@ -69,7 +69,11 @@ std::string ClientOptions::validate() const {
 }
 
 Client::Impl::Impl(asio::any_io_executor executor, ClientOptions options)
-    : opts(std::move(options)), ex(std::move(executor)), timer(ex), backoff(opts.backoff), decoder(opts.max_data) {
+    : opts(std::move(options)),
+      ex(std::move(executor)),
+      timer(ex),
+      backoff(opts.backoff),
+      decoder(proto::FrameLimits{opts.max_data}) {
   for (const auto& s : opts.servers) {
     endpoints.push_back(detail::parse_endpoint(s));
     endpoint_names.push_back(s);

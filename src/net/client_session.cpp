@@ -106,7 +106,7 @@ asio::awaitable<Client::Impl::AttemptResult> Client::Impl::attempt(const tcp::en
   ++gen;
   tls.reset();  // refers to the old socket
   socket.emplace(ex);
-  decoder = proto::FrameDecoder(opts.max_data);
+  decoder = proto::FrameDecoder(proto::FrameLimits{opts.max_data});
   out.clear();
   flushing = false;  // a writer of the previous attempt sees the new gen and stops
   close_after_flush = false;

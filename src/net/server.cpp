@@ -70,11 +70,11 @@ std::string ServerOptions::validate() const {
   if (max_data > (16U << 20U)) {
     return "max-data must be at most 16 MiB";
   }
-  if (max_hello < 64 || max_hello > 4096) {
-    return "max-hello must be 64..4096 bytes";
+  if (max_hello < 64 || max_hello > proto::kMaxHelloLength) {
+    return "max-hello must be 64.." + std::to_string(proto::kMaxHelloLength) + " bytes";
   }
-  if (max_bye < 16 || max_bye > 1024) {
-    return "max-bye must be 16..1024 bytes";
+  if (max_bye < 16 || max_bye > proto::kMaxByeLength) {
+    return "max-bye must be 16.." + std::to_string(proto::kMaxByeLength) + " bytes";
   }
   if (max_outbound < 65536) {
     return "max-outbound must be at least 64 KiB";

@@ -19,11 +19,13 @@ struct ServerContext {
   explicit ServerContext(ServerOptions opts)
       : options(std::move(opts)),
         limits(options.max_connections, options.max_connections_per_address),
+        frame_limits{options.max_data, options.max_hello, options.max_bye},
         tls(options.tls.enabled() ? std::make_unique<TlsContext>(options.tls) : nullptr),
         verifier(options.auth_secrets.empty() ? nullptr : std::make_unique<auth::TokenVerifier>(options.auth_secrets)) {
   }
   ServerOptions options;
   ConnectionLimits limits;
+  proto::FrameLimits frame_limits;                // what each session's decoder accepts
   std::unique_ptr<TlsContext> tls;                // null: plain TCP
   std::unique_ptr<auth::TokenVerifier> verifier;  // null: no tokens required
   Registry registry;

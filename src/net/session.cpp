@@ -31,7 +31,7 @@ Session::Session(Shard& shard, Fd socket, std::uint64_t number, std::string peer
       tls_(shard.ctx().tls ? std::make_unique<TlsConn>(*shard.ctx().tls, socket_.get()) : nullptr),
       number_(number),
       counted_(counted),
-      decoder_(shard.ctx().options.max_data),
+      decoder_(shard.ctx().frame_limits),
       peer_(std::move(peer)) {
   const auto now = Clock::now();
   deadline_ = now + shard.ctx().options.handshake_timeout;
@@ -71,11 +71,7 @@ void Session::on_io(std::uint32_t events) {
 
 bool Session::advance_tls_handshake() {
   switch (tls_->handshake()) {
-    case TlsConn::Io::done:
-      if (shard_.ctx().tls->requires_client_cert()) {
-        cert_id_ = tls_->peer_common_name();
-      }
-      return true;
+    case TlsConn::Io::done: return true;
     case TlsConn::Io::want_io: return false;
     case TlsConn::Io::eof: close(Reason::closed, {}, false, "connection closed during the TLS handshake"); return false;
     case TlsConn::Io::error: close(Reason::protocol, {}, false, "TLS handshake failed: " + tls_->error()); return false;
@@ -169,7 +165,7 @@ bool Session::consume(proto::Bytes bytes) {
   stats_.last_rx_ns.store(now_ns(), std::memory_order_relaxed);
   auto err = decoder_.feed(
       bytes, [this](const proto::Frame& f) { return on_frame(f); },
-      [this](proto::FrameType type, std::uint32_t length) { return check_header(type, length); });
+      [this](proto::FrameType type, std::uint32_t) { return check_header(type); });
   if (err) {
     close_with_error(err->code, err->message, Reason::protocol);
   }

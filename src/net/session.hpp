@@ -74,8 +74,7 @@ class Session {
   void read_all(bool until_eagain);  // reads what the socket holds
   /// Refuses, from its header alone, a frame this session must not receive now,
   /// so before HELLO a peer can make the server buffer at most one HELLO.
-  /// Also applies the server's per-type caps (max_hello, max_bye).
-  std::optional<proto::ParseError> check_header(proto::FrameType type, std::uint32_t length) const;
+  std::optional<proto::ParseError> check_header(proto::FrameType type) const;
   bool on_frame(const proto::Frame& f);
   bool on_hello(proto::Bytes payload);
   bool peer_has_closed();  // EOF already queued behind what was read
@@ -106,7 +105,6 @@ class Session {
   Shard& shard_;
   Fd socket_;
   std::unique_ptr<TlsConn> tls_;  // null on a plain TCP server
-  std::string cert_id_;           // mutual TLS: the client certificate's common name
   std::uint64_t number_;
   State state_ = State::handshaking;
   bool registered_ = false;        // holds an id in the registry

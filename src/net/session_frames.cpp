@@ -24,16 +24,8 @@ std::string assigned_id(std::uint64_t session_no) {
 }
 }  // namespace
 
-std::optional<proto::ParseError> Session::check_header(proto::FrameType type, std::uint32_t length) const {
+std::optional<proto::ParseError> Session::check_header(proto::FrameType type) const {
   using proto::FrameType;
-  const auto& opts = shard_.ctx().options;
-  const auto cap = type == FrameType::hello ? opts.max_hello : type == FrameType::bye ? opts.max_bye : length;
-  if (length > cap) {
-    return proto::ParseError{proto::ErrorCode::too_large,
-                             std::string(proto::to_string(type)) + " of " + std::to_string(length) +
-                                 " bytes is above this server's max-" + (type == FrameType::hello ? "hello" : "bye") +
-                                 " (" + std::to_string(cap) + ")"};
-  }
   switch (type) {
     case FrameType::welcome:
     case FrameType::error:
@@ -174,12 +166,13 @@ bool Session::bind_identity(std::string& id, const std::string& token, std::vect
   auto& ctx = shard_.ctx();
   std::string why;
   if (tls_ && ctx.tls->requires_client_cert()) {
-    if (cert_id_.empty()) {
+    const auto cert_id = tls_->peer_common_name();
+    if (cert_id.empty()) {
       why = "client certificate has no subject common name to bind the id to";
     } else if (id.empty()) {
-      id = cert_id_;
-    } else if (id != cert_id_) {
-      why = "client certificate is for '" + cert_id_ + "', not '" + id + "'";
+      id = cert_id;
+    } else if (id != cert_id) {
+      why = "client certificate is for '" + cert_id + "', not '" + id + "'";
     }
   }
   if (why.empty() && ctx.verifier) {

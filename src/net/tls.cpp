@@ -38,6 +38,13 @@ TlsContext::TlsContext(const ServerTlsOptions& opts) : ctx_(SSL_CTX_new(TLS_serv
   // connection spends nearly all its life idle.
   SSL_CTX_set_mode(ctx_.get(),
                    SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+  // No server-side session cache: it would keep sessions (certificates
+  // included) for the cache's lifetime. Resumption still works through
+  // stateless tickets, which cost the server no memory.
+  SSL_CTX_set_session_cache_mode(ctx_.get(), SSL_SESS_CACHE_OFF);
+  // A peer that closes TCP without close_notify is an ordinary EOF here, as
+  // on a plain connection: the heartbeat, not TLS, judges liveness.
+  SSL_CTX_set_options(ctx_.get(), SSL_OP_IGNORE_UNEXPECTED_EOF);
   if (SSL_CTX_use_certificate_chain_file(ctx_.get(), opts.cert_file.c_str()) != 1) {
     fail("cannot load TLS certificate '" + opts.cert_file + "'");
   }
@@ -72,30 +79,21 @@ TlsConn::Io TlsConn::result(int ret) {
   switch (SSL_get_error(ssl_.get(), ret)) {
     case SSL_ERROR_WANT_READ:
     case SSL_ERROR_WANT_WRITE: return Io::want_io;
-    case SSL_ERROR_ZERO_RETURN: return Io::eof;  // close_notify
+    case SSL_ERROR_ZERO_RETURN: return Io::eof;  // close_notify, or a plain TCP close
     case SSL_ERROR_SYSCALL: {
       const int err = errno;
       error_ = ssl_errors();
       if (error_.empty()) {
-        // OpenSSL 3 reports a TCP close without close_notify as an SSL
-        // error ("unexpected eof"); an errno of 0 is the same thing.
-        if (err == 0) {
-          return Io::eof;
-        }
-        error_ = std::strerror(err);
+        error_ = err != 0 ? std::strerror(err) : "connection failed";
       }
       return Io::error;
     }
-    default: {
+    default:
       error_ = ssl_errors();
-      if (error_.find("unexpected eof") != std::string::npos) {
-        return Io::eof;
-      }
       if (error_.empty()) {
         error_ = "TLS failure";
       }
       return Io::error;
-    }
   }
 }
 

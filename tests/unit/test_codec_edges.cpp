@@ -31,7 +31,7 @@ std::optional<ParseError> feed(FrameDecoder& d, const ByteVec& bytes, int* frame
 
 std::optional<ErrorCode> header_error(std::uint32_t length, std::uint8_t type,
                                       std::uint32_t max_data = kDefaultMaxData) {
-  FrameDecoder d(max_data);
+  FrameDecoder d(FrameLimits{max_data});
   const auto err = feed(d, header(length, type));
   if (err) {
     EXPECT_EQ(d.heap_bytes(), 0U) << "payload memory reserved for a rejected header";
@@ -58,7 +58,7 @@ TEST(DecoderLimits, CheckedFromTheHeaderAlone) {
 }
 
 TEST(DecoderLimits, LengthRangesMatchTheSpec) {
-  const auto range = [](int type) { return length_range(static_cast<std::uint8_t>(type), 777); };
+  const auto range = [](int type) { return length_range(static_cast<std::uint8_t>(type), FrameLimits{777}); };
   const std::vector<std::pair<std::uint32_t, std::uint32_t>> want = {{14, 4096},      {20, 1024}, {8, 8},    {8, 8},
                                                                      {0, 777},        {3, 1024},  {4, 1024}, {4, 4},
                                                                      {11, 1U << 20U}, {0, 0},     {22, 4096}};
@@ -69,6 +69,21 @@ TEST(DecoderLimits, LengthRangesMatchTheSpec) {
   }
   EXPECT_FALSE(range(0));
   EXPECT_FALSE(range(12));
+}
+
+TEST(DecoderLimits, ReceiverCapsApplyBelowTheProtocolLimitsOnly) {
+  const FrameLimits tight{777, 100, 20};
+  EXPECT_EQ(length_range(static_cast<std::uint8_t>(FrameType::hello), tight)->max, 100U);
+  EXPECT_EQ(length_range(static_cast<std::uint8_t>(FrameType::bye), tight)->max, 20U);
+  const FrameLimits loose{777, 1U << 20U, 1U << 20U};  // never above the protocol's own
+  EXPECT_EQ(length_range(static_cast<std::uint8_t>(FrameType::hello), loose)->max, kMaxHelloLength);
+  EXPECT_EQ(length_range(static_cast<std::uint8_t>(FrameType::bye), loose)->max, kMaxByeLength);
+  FrameDecoder d(tight);
+  const std::uint8_t header[] = {0, 0, 0, 101, static_cast<std::uint8_t>(FrameType::hello)};
+  const auto err = d.feed(Bytes(header), [](const Frame&) { return true; });
+  ASSERT_TRUE(err);
+  EXPECT_EQ(err->code, ErrorCode::too_large);
+  EXPECT_EQ(d.heap_bytes(), 0U);
 }
 
 TEST(DecoderLimits, TooLargeRejectedBeforePayloadArrives) {
@@ -112,7 +127,7 @@ TEST(DecoderLimits, HeaderHookRefusesBeforeAnyPayloadIsKept) {
   auto input = header(65536, static_cast<std::uint8_t>(FrameType::data));
   input.resize(input.size() + 100, 0x41);
   for (std::size_t split = 0; split <= input.size(); ++split) {
-    FrameDecoder d(65536);
+    FrameDecoder d(FrameLimits{65536});
     int frames = 0;
     const auto count = [&](const Frame&) {
       ++frames;
