@@ -39,6 +39,13 @@ struct TokenClaims {
 std::vector<std::string> load_secrets(const std::string& path);
 /// The same rules applied to text already read; `origin` names it in errors.
 std::vector<std::string> parse_secrets(std::string_view text, std::string_view origin);
+/// Empty if `secret` is usable, else why not.
+std::string secret_problem(std::string_view secret);
+
+/// The token on the first line of a file (surrounding whitespace trimmed).
+/// Throws std::invalid_argument naming the file when it cannot be read or
+/// holds no token of 1..kMaxTokenBytes bytes.
+std::string read_token_file(const std::string& path);
 
 /// Makes a token. Throws std::invalid_argument for an invalid id, a secret
 /// that is too short, or a label that cannot be carried (a key with '=' or a

@@ -68,6 +68,30 @@ Mac hmac(std::string_view secret, std::string_view data) {
   return mac;
 }
 
+// The lines of `text`, split at '\n' (the last one may be empty).
+std::vector<std::string_view> lines_of(std::string_view text) {
+  std::vector<std::string_view> lines;
+  for (std::size_t start = 0;;) {
+    const auto nl = text.find('\n', start);
+    lines.push_back(text.substr(start, nl == std::string_view::npos ? std::string_view::npos : nl - start));
+    if (nl == std::string_view::npos) {
+      return lines;
+    }
+    start = nl + 1;
+  }
+}
+
+// The whole file; `what` names it in the error.
+std::string read_text_file(const std::string& path, const std::string& what) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    throw std::invalid_argument("cannot read " + what + " '" + path + "'");
+  }
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
 std::string_view trim(std::string_view s) {
   const auto b = s.find_first_not_of(" \t\r");
   if (b == std::string_view::npos) {
@@ -77,9 +101,8 @@ std::string_view trim(std::string_view s) {
 }
 
 void check_secret(std::string_view secret, const std::string& where) {
-  if (secret.size() < kMinSecretBytes) {
-    throw std::invalid_argument(where + ": secret is " + std::to_string(secret.size()) + " bytes, at least " +
-                                std::to_string(kMinSecretBytes) + " are needed (try: openssl rand -hex 32)");
+  if (auto problem = secret_problem(secret); !problem.empty()) {
+    throw std::invalid_argument(where + ": " + problem);
   }
 }
 
@@ -98,15 +121,7 @@ std::string utc_text(std::chrono::system_clock::time_point t) {
 
 // Claims text -> claims; false if it is not what issue_token() writes.
 bool parse_claims(std::string_view text, TokenClaims& out) {
-  std::vector<std::string_view> lines;
-  for (std::size_t start = 0;;) {
-    const auto nl = text.find('\n', start);
-    lines.push_back(text.substr(start, nl == std::string_view::npos ? std::string_view::npos : nl - start));
-    if (nl == std::string_view::npos) {
-      break;
-    }
-    start = nl + 1;
-  }
+  const auto lines = lines_of(text);
   if (lines.size() < 2 || lines.size() - 2 > proto::kMaxLabels || !proto::valid_id(lines[0])) {
     return false;
   }
@@ -129,21 +144,23 @@ bool parse_claims(std::string_view text, TokenClaims& out) {
 
 }  // namespace
 
+std::string secret_problem(std::string_view secret) {
+  if (secret.size() >= kMinSecretBytes) {
+    return {};
+  }
+  return "secret is " + std::to_string(secret.size()) + " bytes, at least " + std::to_string(kMinSecretBytes) +
+         " are needed (try: openssl rand -hex 32)";
+}
+
 std::vector<std::string> parse_secrets(std::string_view text, std::string_view origin) {
   std::vector<std::string> secrets;
-  std::size_t line_no = 0;
-  for (std::size_t start = 0; start <= text.size();) {
-    const auto nl = text.find('\n', start);
-    const auto line = trim(text.substr(start, nl == std::string_view::npos ? std::string_view::npos : nl - start));
-    ++line_no;
+  const auto lines = lines_of(text);
+  for (std::size_t i = 0; i < lines.size(); ++i) {
+    const auto line = trim(lines[i]);
     if (!line.empty() && line.front() != '#') {
-      check_secret(line, std::string(origin) + " line " + std::to_string(line_no));
+      check_secret(line, std::string(origin) + " line " + std::to_string(i + 1));
       secrets.emplace_back(line);
     }
-    if (nl == std::string_view::npos) {
-      break;
-    }
-    start = nl + 1;
   }
   if (secrets.empty()) {
     throw std::invalid_argument(std::string(origin) + ": holds no secret (one per line; # starts a comment)");
@@ -152,13 +169,17 @@ std::vector<std::string> parse_secrets(std::string_view text, std::string_view o
 }
 
 std::vector<std::string> load_secrets(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    throw std::invalid_argument("cannot read secret file '" + path + "'");
+  return parse_secrets(read_text_file(path, "secret file"), "secret file '" + path + "'");
+}
+
+std::string read_token_file(const std::string& path) {
+  const auto text = read_text_file(path, "token file");
+  const auto token = trim(std::string_view(text).substr(0, text.find('\n')));
+  if (token.empty() || token.size() > kMaxTokenBytes) {
+    throw std::invalid_argument("token file '" + path + "' must hold one token of 1.." +
+                                std::to_string(kMaxTokenBytes) + " bytes on its first line");
   }
-  std::ostringstream text;
-  text << in.rdbuf();
-  return parse_secrets(text.str(), "secret file '" + path + "'");
+  return std::string(token);
 }
 
 std::string issue_token(const TokenClaims& claims, std::string_view secret) {

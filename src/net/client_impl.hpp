@@ -81,7 +81,6 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
   std::optional<tcp::socket> socket;
   std::optional<boost::asio::ssl::stream<tcp::socket&>> tls;                   // over `socket`, when TLS is on
   boost::asio::awaitable<std::string> tls_handshake(const std::string& name);  // "" when established
-  std::string hello_token() const;  // the token for this attempt (token_file read now)
   boost::asio::steady_timer timer;
   Backoff backoff;
   proto::FrameDecoder decoder;

@@ -14,6 +14,7 @@
 #include "client_impl.hpp"
 #include "lifeline/duration.hpp"
 #include "lifeline/log.hpp"
+#include "lifeline/token.hpp"
 #include "socket_options.hpp"
 
 namespace lifeline {
@@ -117,6 +118,16 @@ asio::awaitable<Client::Impl::AttemptResult> Client::Impl::attempt(const tcp::en
   write_error.clear();
   current_server = name;
   handshake_deadline = Clock::now() + opts.connect_timeout;
+  std::string token = opts.token;
+  if (!opts.token_file.empty()) {
+    try {
+      token = auth::read_token_file(opts.token_file);  // every attempt: a renewed token needs no restart
+    } catch (const std::invalid_argument& e) {
+      refused = true;  // no server can fix this: worth a warning
+      result.why = e.what();
+      co_return result;
+    }
+  }
 
   timer.expires_at(handshake_deadline);
   auto connected = co_await (socket->async_connect(ep, asio::as_tuple(asio::use_awaitable)) ||
@@ -144,7 +155,7 @@ asio::awaitable<Client::Impl::AttemptResult> Client::Impl::attempt(const tcp::en
   hello.timeout = opts.timeout;
   hello.id = opts.id;
   hello.labels = opts.labels;
-  hello.token = hello_token();
+  hello.token = std::move(token);
   std::string frame;
   proto::encode(hello, frame);
   last_rx = last_tx = last_ping = Clock::now();
@@ -380,12 +391,8 @@ bool Client::Impl::send_bye() {
   if (flushing || tls) {
     // A write is in flight: queue behind it rather than interleave. Over TLS
     // always: a blocking write would share the TLS engine with the pending read.
-    out.append(frame);
+    send_frame(frame);
     close_after_flush = true;
-    if (!flushing) {
-      flushing = true;
-      asio::co_spawn(ex, writer(gen), asio::detached);
-    }
     return true;
   }
   // Blocking on purpose: a few bytes into an idle socket buffer, right before close.

@@ -1,4 +1,4 @@
-// The client's TLS setup and per-attempt handshake, and its token.
+// The client's TLS setup and per-attempt handshake.
 
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
@@ -7,12 +7,11 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <fstream>
-#include <sstream>
 #include <stdexcept>
 
 #include "client_impl.hpp"
 #include "lifeline/duration.hpp"
+#include "socket_options.hpp"
 
 namespace lifeline {
 namespace asio = boost::asio;
@@ -21,15 +20,6 @@ using namespace boost::asio::experimental::awaitable_operators;
 
 namespace detail {
 namespace {
-// "host:port" or "[v6]:port" -> host.
-std::string host_part(const std::string& endpoint) {
-  std::string host = endpoint.substr(0, endpoint.rfind(':'));
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
-    host = host.substr(1, host.size() - 2);
-  }
-  return host;
-}
-
 template <class F>
 void load(const std::string& what, const std::string& file, F&& f) {
   boost::system::error_code ec;
@@ -60,7 +50,7 @@ std::unique_ptr<ssl::context> make_client_tls_context(const ClientTlsOptions& op
 
 asio::awaitable<std::string> Client::Impl::tls_handshake(const std::string& name) {
   tls.emplace(*socket, *tls_ctx);
-  const std::string host = opts.tls.server_name.empty() ? detail::host_part(name) : opts.tls.server_name;
+  const std::string host = opts.tls.server_name.empty() ? detail::endpoint_host(name) : opts.tls.server_name;
   boost::system::error_code ec;
   asio::ip::make_address(host, ec);
   const bool is_address = !ec;
@@ -81,7 +71,7 @@ asio::awaitable<std::string> Client::Impl::tls_handshake(const std::string& name
         format_duration(std::chrono::duration_cast<std::chrono::milliseconds>(opts.connect_timeout));
   }
   if (auto [hec] = std::get<0>(done); hec) {
-    refused = true;  // a certificate problem, not an outage: worth a warning
+    refused = true;  // a certificate or TLS configuration problem, not an outage: worth a warning
     const long verify = SSL_get_verify_result(tls->native_handle());
     std::string why = "TLS handshake failed: " + hec.message();
     if (verify != X509_V_OK) {
@@ -90,20 +80,6 @@ asio::awaitable<std::string> Client::Impl::tls_handshake(const std::string& name
     co_return why;
   }
   co_return "";
-}
-
-std::string Client::Impl::hello_token() const {
-  if (opts.token_file.empty()) {
-    return opts.token;
-  }
-  std::ifstream in(opts.token_file);
-  std::ostringstream text;
-  text << in.rdbuf();
-  std::string token = text.str();
-  while (!token.empty() && (token.back() == '\n' || token.back() == '\r' || token.back() == ' ')) {
-    token.pop_back();
-  }
-  return token.size() <= proto::kMaxTokenLength ? token : std::string();
 }
 
 }  // namespace lifeline

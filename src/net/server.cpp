@@ -86,9 +86,8 @@ std::string ServerOptions::validate() const {
     return "tls-client-ca needs tls-cert and tls-key";
   }
   for (const auto& secret : auth_secrets) {
-    if (secret.size() < auth::kMinSecretBytes) {
-      return "an auth secret is " + std::to_string(secret.size()) + " bytes, at least " +
-             std::to_string(auth::kMinSecretBytes) + " are needed";
+    if (auto problem = auth::secret_problem(secret); !problem.empty()) {
+      return "auth secret: " + problem;
     }
   }
   return {};

@@ -35,15 +35,20 @@ std::string to_string(const boost::asio::ip::tcp::endpoint& ep) {
   return (ep.address().is_v6() ? "[" + addr + "]" : addr) + ":" + std::to_string(ep.port());
 }
 
+std::string endpoint_host(const std::string& text) {
+  std::string host = text.substr(0, text.rfind(':'));
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  return host;
+}
+
 boost::asio::ip::tcp::endpoint parse_endpoint(const std::string& text) {
   const auto colon = text.rfind(':');
   if (colon == std::string::npos || colon == 0 || colon + 1 == text.size()) {
     throw std::invalid_argument("address '" + text + "' is not of the form HOST:PORT");
   }
-  std::string host = text.substr(0, colon);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
-    host = host.substr(1, host.size() - 2);
-  }
+  std::string host = endpoint_host(text);
   if (host == "localhost") {
     host = "127.0.0.1";
   }

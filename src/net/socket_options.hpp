@@ -22,6 +22,9 @@ void apply_socket_options(int fd, const Heartbeat& hb, bool keepalive);
 /// "host:port" (IPv6 as "[host]:port") of an endpoint.
 std::string to_string(const boost::asio::ip::tcp::endpoint& ep);
 
+/// The host of "host:port" / "[v6]:port", brackets removed.
+std::string endpoint_host(const std::string& text);
+
 /// Parses "host:port" / "[v6]:port" with a numeric host; throws std::invalid_argument naming the text.
 boost::asio::ip::tcp::endpoint parse_endpoint(const std::string& text);
 

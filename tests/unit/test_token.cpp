@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdio>
+#include <fstream>
 #include <stdexcept>
 
 #include "lifeline/protocol.hpp"
@@ -126,6 +128,21 @@ TEST(Secrets, ErrorsNameTheOriginAndLine) {
   }
   EXPECT_THROW(parse_secrets("# nothing\n\n", "f"), std::invalid_argument);
   EXPECT_THROW(load_secrets("/nonexistent/secret"), std::invalid_argument);
+}
+
+TEST(TokenFile, FirstLineTrimmedAndErrorsNameTheFile) {
+  const std::string path = ::testing::TempDir() + "lifeline-token-file-test";
+  std::ofstream(path) << "  " << kVector << " \r\nignored second line\n";
+  EXPECT_EQ(read_token_file(path), kVector);
+  std::ofstream(path) << "\n";
+  EXPECT_THROW(read_token_file(path), std::invalid_argument);
+  std::remove(path.c_str());
+  try {
+    read_token_file(path);
+    FAIL() << "a missing token file was read";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_EQ(std::string(e.what()), "cannot read token file '" + path + "'");
+  }
 }
 
 TEST(HelloToken, RoundTripsAndIsOptional) {
