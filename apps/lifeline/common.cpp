@@ -73,26 +73,24 @@ void add_tool_options(CLI::App& cmd, ToolOptions& o) {
 }
 
 void add_client_security_options(CLI::App& cmd, ClientSecurityArgs& a) {
-  cmd.add_flag("--tls", a.tls, "connect with TLS (the system's CAs unless --tls-ca)");
-  cmd.add_option("--tls-ca", a.tls_ca, "PEM file of the CAs that may sign the server's certificate (implies --tls)");
-  cmd.add_option("--tls-server-name", a.tls_server_name,
+  cmd.add_flag("--tls", a.tls.enabled, "connect with TLS (the system's CAs unless --tls-ca)");
+  cmd.add_option("--tls-ca", a.tls.ca_file,
+                 "PEM file of the CAs that may sign the server's certificate (implies --tls)");
+  cmd.add_option("--tls-server-name", a.tls.server_name,
                  "name the server's certificate must carry (default: the host of --server)");
   cmd.add_flag("--tls-no-verify-hostname", a.tls_no_verify_hostname,
                "accept any certificate a trusted CA signed, whatever name it carries (not recommended)");
-  cmd.add_option("--tls-cert", a.tls_cert, "client certificate (PEM) for mutual TLS; with --tls-key");
-  cmd.add_option("--tls-key", a.tls_key, "client private key (PEM) for mutual TLS");
+  cmd.add_option("--tls-cert", a.tls.cert_file, "client certificate (PEM) for mutual TLS; with --tls-key");
+  cmd.add_option("--tls-key", a.tls.key_file, "client private key (PEM) for mutual TLS");
   auto* token = cmd.add_option("--token", a.token, "authentication token (lifeline token issue)");
   cmd.add_option("--token-file", a.token_file, "file holding the token, read again before every connection attempt")
       ->excludes(token);
 }
 
 void apply_client_security(const ClientSecurityArgs& a, ClientOptions& o) {
-  o.tls.enabled = a.tls || !a.tls_ca.empty() || !a.tls_cert.empty() || !a.tls_server_name.empty();
-  o.tls.ca_file = a.tls_ca;
-  o.tls.server_name = a.tls_server_name;
+  o.tls = a.tls;
+  o.tls.enabled = a.tls.enabled || !a.tls.ca_file.empty() || !a.tls.cert_file.empty() || !a.tls.server_name.empty();
   o.tls.verify_hostname = !a.tls_no_verify_hostname;
-  o.tls.cert_file = a.tls_cert;
-  o.tls.key_file = a.tls_key;
   o.token = a.token;
   o.token_file = a.token_file;
 }

@@ -33,14 +33,11 @@ std::vector<proto::Label> parse_labels(const std::vector<std::string>& values);
 /// Blocks until SIGINT or SIGTERM; returns the signal number.
 int wait_for_termination_signal();
 
-/// TLS and token options of every client-side command (agent, ls, watch).
+/// TLS and token options of every client-side command (agent, ls, watch),
+/// bound straight into the library's option structs.
 struct ClientSecurityArgs {
-  bool tls = false;
-  std::string tls_ca;
-  std::string tls_server_name;
-  bool tls_no_verify_hostname = false;
-  std::string tls_cert;
-  std::string tls_key;
+  ClientTlsOptions tls;
+  bool tls_no_verify_hostname = false;  // the flag is the negation of tls.verify_hostname
   std::string token;
   std::string token_file;
 };

@@ -88,7 +88,7 @@ ServerOptions to_options(const ServeArgs& a) {
   o.max_connections = a.max_connections;
   o.max_connections_per_address = a.max_per_address;
   o.tcp_keepalive = !a.no_keepalive;
-  o.tls = ServerTlsOptions{a.tls_cert, a.tls_key, a.tls_client_ca};
+  o.tls = a.tls;
   if (!a.auth_secret_file.empty()) {
     try {
       o.auth_secrets = auth::load_secrets(a.auth_secret_file);
@@ -139,9 +139,9 @@ void add_serve_options(CLI::App& cmd_ref, ServeArgs& args_ref) {
       ->check(CLI::Range(0, 100'000'000))
       ->capture_default_str();
   cmd->add_flag("--no-keepalive", args->no_keepalive, "do not set TCP keepalive / TCP_USER_TIMEOUT");
-  cmd->add_option("--tls-cert", args->tls_cert, "serve TLS with this certificate chain (PEM); with --tls-key");
-  cmd->add_option("--tls-key", args->tls_key, "private key (PEM) of --tls-cert");
-  cmd->add_option("--tls-client-ca", args->tls_client_ca,
+  cmd->add_option("--tls-cert", args->tls.cert_file, "serve TLS with this certificate chain (PEM); with --tls-key");
+  cmd->add_option("--tls-key", args->tls.key_file, "private key (PEM) of --tls-cert");
+  cmd->add_option("--tls-client-ca", args->tls.client_ca_file,
                   "mutual TLS: require client certificates signed by this CA (PEM); a client's id must be its "
                   "certificate's common name");
   cmd->add_option("--auth-secret-file", args->auth_secret_file,

@@ -32,9 +32,7 @@ struct ServeArgs {
   std::size_t max_connections = 0;
   std::size_t max_per_address = 0;
   bool no_keepalive = false;
-  std::string tls_cert;
-  std::string tls_key;
-  std::string tls_client_ca;
+  ServerTlsOptions tls;
   std::string auth_secret_file;
   std::string port_file;
   std::string config;
