@@ -43,7 +43,7 @@ sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import harness  # noqa: E402
 from chaos import Chaos  # noqa: E402
-from harness import check, log, raise_nofile, run  # noqa: E402
+from harness import check, holds, log, raise_nofile, run  # noqa: E402
 
 PROCS, PER_PROC = 4, 50          # agent processes (victims of SIGSTOP/SIGKILL) x clients each
 AGENTS = PROCS * PER_PROC
@@ -138,11 +138,7 @@ class Matrix:
 
     def expect_none_offline(self, name, seconds):
         mark = self.watch.mark()
-        end = time.monotonic() + seconds
-        while time.monotonic() < end:   # the whole window is the observation
-            offs = self.offlines_since(mark)
-            check(not offs, "%s: false offline %s", name, offs[:3])
-            time.sleep(0.1)
+        holds(lambda: not self.offlines_since(mark), seconds, "%s: no offline" % name, poll=0.1)
         check(len(self.online_ids()) == AGENTS, "%s: not all online at the end", name)
         return "0 offline in %.1f s" % seconds
 
