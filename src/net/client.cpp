@@ -1,5 +1,5 @@
 // lifeline::Client: the public, thread-safe face; it posts everything to the
-// client's executor where client_session.cpp runs the connection loop.
+// client's executor, where client_loop.cpp runs one Connection per attempt.
 
 #include <spdlog/spdlog.h>
 
@@ -8,6 +8,7 @@
 #include <boost/asio/post.hpp>
 #include <stdexcept>
 
+#include "client_connection.hpp"
 #include "client_impl.hpp"
 #include "lifeline/log.hpp"
 #include "socket_options.hpp"
@@ -69,11 +70,7 @@ std::string ClientOptions::validate() const {
 }
 
 Client::Impl::Impl(asio::any_io_executor executor, ClientOptions options)
-    : opts(std::move(options)),
-      ex(std::move(executor)),
-      timer(ex),
-      backoff(opts.backoff),
-      decoder(proto::FrameLimits{opts.max_data}) {
+    : opts(std::move(options)), ex(std::move(executor)), backoff(opts.backoff), backoff_timer(ex) {
   for (const auto& s : opts.servers) {
     endpoints.push_back(detail::parse_endpoint(s));
     endpoint_names.push_back(s);
@@ -157,14 +154,7 @@ void Client::stop(std::function<void()> done) {
       impl->run_when_stopped();
       return;
     }
-    if (impl->send_bye()) {
-      return;  // the writer closes the socket once the BYE is out; the loop then ends
-    }
-    impl->timer.cancel();
-    if (impl->socket) {
-      boost::system::error_code ec;
-      impl->socket->close(ec);
-    }
+    impl->request_stop();
   });
 }
 
@@ -173,9 +163,11 @@ bool Client::send(std::string payload) {
     return false;
   }
   asio::post(impl_->ex, [impl = impl_, payload = std::move(payload)] {
-    std::string frame;
-    proto::encode_data(payload, frame);
-    impl->send_frame(frame);
+    if (impl->current && impl->current->online()) {
+      std::string frame;
+      proto::encode_data(payload, frame);
+      impl->current->send(frame);
+    }
   });
   return true;
 }
@@ -185,9 +177,11 @@ bool Client::list(std::uint32_t request_id) {
     return false;
   }
   asio::post(impl_->ex, [impl = impl_, request_id] {
-    std::string frame;
-    proto::encode_list(request_id, frame);
-    impl->send_frame(frame);
+    if (impl->current && impl->current->online()) {
+      std::string frame;
+      proto::encode_list(request_id, frame);
+      impl->current->send(frame);
+    }
   });
   return true;
 }
@@ -197,10 +191,11 @@ void Client::subscribe() {
     return;
   }
   asio::post(impl_->ex, [impl = impl_] {
-    if (impl->socket && !impl->handshaking) {
+    // Not online yet: WELCOME sends it (and every later WELCOME too).
+    if (impl->current && impl->current->online()) {
       std::string frame;
       proto::encode_subscribe(frame);
-      impl->send_frame(frame);
+      impl->current->send(frame);
     }
   });
 }

@@ -1,23 +1,25 @@
 #pragma once
-// Client internals. All members marked "I/O thread" are touched only from the
-// client's executor; the rest are guarded by `mu` or atomic.
+// Client internals: the long-lived part of a client. It outlives every
+// connection attempt and keeps what an outage must not lose: options, the
+// backoff and its timer, the handlers and the public state. Each attempt is a
+// Connection (client_connection.hpp), created for that attempt and destroyed
+// after it. Members marked "I/O thread" are touched only from the client's
+// executor; the rest are guarded by `mu` or atomic.
 
-#include <array>
 #include <atomic>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/context.hpp>
-#include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <functional>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <thread>
 
 #include "lifeline/client.hpp"
-#include "lifeline/frame_decoder.hpp"
-#include "lifeline/heartbeat.hpp"
 
 namespace lifeline {
 namespace detail {
@@ -26,27 +28,16 @@ std::unique_ptr<boost::asio::ssl::context> make_client_tls_context(const ClientT
 }  // namespace detail
 
 struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
-  using Clock = std::chrono::steady_clock;
   using tcp = boost::asio::ip::tcp;
+
+  class Connection;  // one attempt (client_connection.hpp)
 
   Impl(boost::asio::any_io_executor executor, ClientOptions options);
 
-  // Connection loop (client_session.cpp).
+  // The backoff loop (client_loop.cpp): one Connection per attempt.
   boost::asio::awaitable<void> main_loop();
-  struct AttemptResult {
-    bool reached_online = false;
-    std::string why;
-  };
-  boost::asio::awaitable<AttemptResult> attempt(const tcp::endpoint& ep, const std::string& name);
-  boost::asio::awaitable<std::string> reader();
-  boost::asio::awaitable<std::string> watchdog();
-  boost::asio::awaitable<void> writer(std::uint64_t gen);
-  bool on_frame(const proto::Frame& f);  // false: end the connection (end_reason set)
-  void on_welcome(proto::Bytes payload);
-  void send_frame(std::string_view frame);  // I/O thread
-  /// I/O thread. Sends BYE if online. True if it had to queue the BYE behind a
-  /// write in flight: the writer then closes the socket once the BYE is out.
-  bool send_bye();
+  /// I/O thread. Ends the backoff wait or the current attempt (with a BYE if online).
+  void request_stop();
   void run_when_stopped();
   void set_state(ClientState to, StateChange change);
   void set_error(std::string why);
@@ -78,28 +69,11 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
   std::unique_ptr<boost::asio::ssl::context> tls_ctx;  // set when TLS is on
 
   // I/O thread.
-  std::optional<tcp::socket> socket;
-  std::optional<boost::asio::ssl::stream<tcp::socket&>> tls;                   // over `socket`, when TLS is on
-  boost::asio::awaitable<std::string> tls_handshake(const std::string& name);  // "" when established
-  boost::asio::steady_timer timer;
   Backoff backoff;
-  proto::FrameDecoder decoder;
-  Heartbeat hb{};
-  bool handshaking = true;
-  Clock::time_point handshake_deadline;
-  Clock::time_point last_rx, last_tx, last_ping;
-  std::string end_reason;
-  std::string write_error;  // why the writer failed; the reader ends the connection with it
-  bool replaced = false;    // the server said BYE(replaced): do not fight for the id
-  bool refused = false;     // the server answered ERROR (unauthorized, rejected, ...): worth a warning
-  std::string out;
-  bool flushing = false;
-  bool close_after_flush = false;                   // stop() queued a BYE behind a write in flight
+  boost::asio::steady_timer backoff_timer;          // the wait between attempts, nothing else
   std::vector<std::function<void()>> when_stopped;  // stop() callbacks, run after `stopped`
-  unsigned attempts = 0;  // connection attempts since the last WELCOME (reported with `online`)
-  std::uint64_t gen = 0;  // connection attempt number; a writer of an old one stops
-  std::string current_server;
-  std::array<std::uint8_t, std::size_t{16} * 1024> rx{};
+  unsigned attempts = 0;                // connection attempts since the last WELCOME (reported with `online`)
+  std::shared_ptr<Connection> current;  // the attempt in progress, if any
 };
 
 }  // namespace lifeline

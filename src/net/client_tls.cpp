@@ -1,4 +1,4 @@
-// The client's TLS setup and per-attempt handshake.
+// The client's TLS setup (once per client) and handshake (once per attempt).
 
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
@@ -9,7 +9,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <stdexcept>
 
-#include "client_impl.hpp"
+#include "client_connection.hpp"
 #include "lifeline/duration.hpp"
 #include "socket_options.hpp"
 
@@ -48,31 +48,32 @@ std::unique_ptr<ssl::context> make_client_tls_context(const ClientTlsOptions& op
 }
 }  // namespace detail
 
-asio::awaitable<std::string> Client::Impl::tls_handshake(const std::string& name) {
-  tls.emplace(*socket, *tls_ctx);
-  const std::string host = opts.tls.server_name.empty() ? detail::endpoint_host(name) : opts.tls.server_name;
+asio::awaitable<std::string> Client::Impl::Connection::tls_handshake() {
+  tls_.emplace(socket_, *client_.tls_ctx);
+  const std::string host = opts_.tls.server_name.empty() ? detail::endpoint_host(name_) : opts_.tls.server_name;
   boost::system::error_code ec;
   asio::ip::make_address(host, ec);
   const bool is_address = !ec;
-  SSL* ssl = tls->native_handle();
+  SSL* ssl = tls_->native_handle();
   if (!is_address) {
     SSL_set_tlsext_host_name(ssl, host.c_str());  // SNI takes names, not addresses
   }
   // OpenSSL's own check, so a mismatch is reported as one ("hostname mismatch").
-  if (opts.tls.verify_hostname && (is_address ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), host.c_str())
-                                              : SSL_set1_host(ssl, host.c_str())) != 1) {
+  if (opts_.tls.verify_hostname && (is_address ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), host.c_str())
+                                               : SSL_set1_host(ssl, host.c_str())) != 1) {
     co_return "TLS: cannot verify the server as '" + host + "'";
   }
-  timer.expires_at(handshake_deadline);
-  auto done = co_await (tls->async_handshake(ssl::stream_base::client, asio::as_tuple(asio::use_awaitable)) ||
-                        timer.async_wait(asio::as_tuple(asio::use_awaitable)));
+  // The same deadline as the TCP connect: connect_timeout covers both (and WELCOME).
+  connect_timer_.expires_at(handshake_deadline_);
+  auto done = co_await (tls_->async_handshake(ssl::stream_base::client, asio::as_tuple(asio::use_awaitable)) ||
+                        connect_timer_.async_wait(asio::as_tuple(asio::use_awaitable)));
   if (done.index() == 1) {
     co_return "TLS handshake timed out after " +
-        format_duration(std::chrono::duration_cast<std::chrono::milliseconds>(opts.connect_timeout));
+        format_duration(std::chrono::duration_cast<std::chrono::milliseconds>(opts_.connect_timeout));
   }
   if (auto [hec] = std::get<0>(done); hec) {
-    refused = true;  // a certificate or TLS configuration problem, not an outage: worth a warning
-    const long verify = SSL_get_verify_result(tls->native_handle());
+    refused_ = true;  // a certificate or TLS configuration problem, not an outage: worth a warning
+    const long verify = SSL_get_verify_result(tls_->native_handle());
     std::string why = "TLS handshake failed: " + hec.message();
     if (verify != X509_V_OK) {
       why += " (certificate: " + std::string(X509_verify_cert_error_string(verify)) + ")";

@@ -1,0 +1,215 @@
+// One connection attempt: connect, handshake, read, heartbeat, write, close.
+// Frames are handled in client_frames.cpp, the TLS handshake in client_tls.cpp.
+
+#include "client_connection.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/ssl/error.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+
+#include "lifeline/duration.hpp"
+#include "lifeline/token.hpp"
+#include "socket_options.hpp"
+
+namespace lifeline {
+namespace asio = boost::asio;
+using namespace boost::asio::experimental::awaitable_operators;
+
+namespace {
+constexpr auto kAsTuple = asio::as_tuple(asio::use_awaitable);
+
+std::string ms_text(std::chrono::steady_clock::duration d) {
+  return format_duration(std::chrono::duration_cast<std::chrono::milliseconds>(d));
+}
+}  // namespace
+
+Client::Impl::Connection::Connection(Impl& client, std::string name)
+    : client_(client),
+      opts_(client.opts),
+      name_(std::move(name)),
+      socket_(client.ex),
+      decoder_(proto::FrameLimits{client.opts.max_data}),
+      handshake_deadline_(Clock::now() + client.opts.connect_timeout),
+      connect_timer_(client.ex),
+      watchdog_timer_(client.ex),
+      writer_wake_(client.ex, Clock::time_point::max()) {}
+
+asio::awaitable<void> Client::Impl::Connection::run(const tcp::endpoint& ep) {
+  std::string token = opts_.token;
+  if (!opts_.token_file.empty()) {
+    try {
+      token = auth::read_token_file(opts_.token_file);  // every attempt: a renewed token needs no restart
+    } catch (const std::invalid_argument& e) {
+      refused_ = true;  // no server can fix this: worth a warning
+      close(e.what());
+      co_return;
+    }
+  }
+  if (!co_await connect(ep)) {
+    co_return;
+  }
+  send_hello(std::move(token));
+  // The writer lives as long as the attempt; reader and watchdog race to end it.
+  co_await ((reader() || watchdog()) && writer());
+}
+
+asio::awaitable<bool> Client::Impl::Connection::connect(const tcp::endpoint& ep) {
+  connect_timer_.expires_at(handshake_deadline_);
+  auto connected = co_await (socket_.async_connect(ep, kAsTuple) || connect_timer_.async_wait(kAsTuple));
+  if (connected.index() == 1) {
+    close("connect timed out after " + ms_text(opts_.connect_timeout));
+  } else if (auto [ec] = std::get<0>(connected); ec) {
+    close("connect failed: " + ec.message());
+  }
+  if (!closed_ && client_.tls_ctx) {
+    if (auto why = co_await tls_handshake(); !why.empty()) {
+      close(std::move(why));
+    }
+  }
+  co_return !closed_;  // closed also when stop() came during the handshake
+}
+
+void Client::Impl::Connection::send_hello(std::string token) {
+  const Heartbeat proposed{opts_.interval.count() != 0 ? opts_.interval : std::chrono::milliseconds(10'000),
+                           opts_.timeout.count() != 0 ? opts_.timeout : std::chrono::milliseconds(30'000)};
+  detail::apply_socket_options(socket_.native_handle(), proposed, opts_.tcp_keepalive);
+  proto::Hello hello;
+  hello.flags = static_cast<std::uint8_t>((opts_.server_pings ? proto::kFlagServerPings : 0) |
+                                          (opts_.observer ? proto::kFlagObserver : 0));
+  hello.interval = opts_.interval;
+  hello.timeout = opts_.timeout;
+  hello.id = opts_.id;
+  hello.labels = opts_.labels;
+  hello.token = std::move(token);
+  std::string frame;
+  proto::encode(hello, frame);
+  last_rx_ = last_tx_ = last_ping_ = Clock::now();
+  send(frame);
+}
+
+asio::awaitable<void> Client::Impl::Connection::reader() {
+  while (!closed_) {
+    auto [ec, n] = tls_ ? co_await tls_->async_read_some(asio::buffer(rx_), kAsTuple)
+                        : co_await socket_.async_read_some(asio::buffer(rx_), kAsTuple);
+    if (ec) {
+      // A TLS peer that closes without close_notify reads as a truncated stream.
+      const bool eof = ec == asio::error::eof || ec == asio::ssl::error::stream_truncated;
+      // After a failed write or a stop() this is a no-op: the first reason stays.
+      close(eof ? "connection closed by the server" : "connection failed: " + ec.message());
+      co_return;
+    }
+    last_rx_ = Clock::now();
+    auto err = decoder_.feed(proto::Bytes(rx_.data(), n), [this](const proto::Frame& f) { return on_frame(f); });
+    if (err) {
+      close("protocol error from the server: " + err->message);
+    }
+  }
+}
+
+asio::awaitable<void> Client::Impl::Connection::watchdog() {
+  while (!closed_) {
+    const auto now = Clock::now();
+    if (!welcomed_) {
+      if (now >= handshake_deadline_) {
+        close("no WELCOME within " + ms_text(opts_.connect_timeout));
+        co_return;
+      }
+      watchdog_timer_.expires_at(handshake_deadline_);
+    } else {
+      // Counted from the last byte received, never from the last PING sent.
+      const auto expiry = last_rx_ + hb_.timeout;
+      if (now >= expiry) {
+        close("server silent for " + ms_text(now - last_rx_) + " (timeout " + ms_text(hb_.timeout) + ")");
+        co_return;
+      }
+      watchdog_timer_.expires_at(std::min(expiry, plan_heartbeat(now)));
+    }
+    // Cancelled by WELCOME (re-plan with the heartbeat's deadlines) and by close().
+    co_await watchdog_timer_.async_wait(kAsTuple);
+  }
+}
+
+auto Client::Impl::Connection::plan_heartbeat(Clock::time_point now) -> Clock::time_point {
+  if (opts_.server_pings) {
+    return Clock::time_point::max();  // the server pings; we only answer
+  }
+  auto due = next_ping_due(last_tx_, last_rx_, last_ping_, hb_.interval);
+  if (now >= due) {
+    const auto ping = proto::encode_timestamp(proto::FrameType::ping, timestamp_us(now));
+    send(std::string_view(reinterpret_cast<const char*>(ping.data()), ping.size()));
+    last_ping_ = now;
+    due = next_ping_due(last_tx_, last_rx_, last_ping_, hb_.interval);
+  }
+  return due;
+}
+
+void Client::Impl::Connection::send(std::string_view frame) {
+  if (closed_ || bye_queued_) {
+    return;  // nothing is buffered across attempts, nothing goes out after BYE
+  }
+  last_tx_ = Clock::now();
+  out_.append(frame);
+  writer_wake_.cancel_one();
+}
+
+asio::awaitable<void> Client::Impl::Connection::writer() {
+  while (!closed_) {
+    if (out_.empty()) {
+      if (bye_queued_) {
+        // stop()'s BYE is out: end the connection.
+        boost::system::error_code ec;
+        socket_.shutdown(tcp::socket::shutdown_send, ec);
+        close("stopped");
+        co_return;
+      }
+      co_await writer_wake_.async_wait(kAsTuple);  // operation_aborted is the wake-up
+      continue;
+    }
+    std::string chunk;
+    chunk.swap(out_);
+    auto [ec, n] = tls_ ? co_await asio::async_write(*tls_, asio::buffer(chunk), kAsTuple)
+                        : co_await asio::async_write(socket_, asio::buffer(chunk), kAsTuple);
+    if (ec) {
+      // The kernel hands a connection's error (ETIMEDOUT, ECONNRESET) to one
+      // operation only; the reader would then see a plain EOF. Closing here
+      // keeps this cause as the reason; the reader's EOF comes second.
+      close("write failed: " + ec.message());
+    }
+  }
+}
+
+void Client::Impl::Connection::stop() {
+  if (closed_) {
+    return;
+  }
+  if (!welcomed_) {
+    close("stopped");  // nothing to say goodbye to yet
+    return;
+  }
+  // Queued behind any write in flight rather than interleaved, and written by
+  // the writer over TLS too (a blocking write would share the TLS engine with
+  // the pending read). The writer closes the connection once it is out.
+  proto::Bye bye;
+  bye.reason = proto::Reason::bye;
+  std::string frame;
+  proto::encode(bye, frame);
+  send(frame);
+  bye_queued_ = true;
+}
+
+void Client::Impl::Connection::close(std::string reason) {
+  if (closed_) {
+    return;
+  }
+  closed_ = true;
+  reason_ = std::move(reason);
+  boost::system::error_code ignored;
+  socket_.close(ignored);
+  connect_timer_.cancel();
+  watchdog_timer_.cancel();
+  writer_wake_.cancel();
+}
+
+}  // namespace lifeline

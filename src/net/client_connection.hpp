@@ -1,0 +1,95 @@
+#pragma once
+// One connection attempt of a client: connect, handshake, heartbeat, until it
+// ends. Everything an attempt needs lives here and dies with it, so a new
+// attempt starts clean without resetting anything by hand. I/O thread only.
+//
+// Shape: run() connects (TCP, TLS, within connect_timeout), queues HELLO and
+// then runs `reader() || watchdog()` beside one writer for the whole
+// attempt. Every way an attempt ends (an error read, a silent server, a failed
+// write, stop(), a BYE or ERROR from the server) goes through close(reason):
+// the first reason is kept, the socket is closed and every timer cancelled, so
+// the other coroutines wake up and return.
+
+#include <array>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/stream.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "client_impl.hpp"
+#include "lifeline/frame_decoder.hpp"
+#include "lifeline/heartbeat.hpp"
+
+namespace lifeline {
+
+class Client::Impl::Connection {
+ public:
+  using Clock = std::chrono::steady_clock;
+  using tcp = boost::asio::ip::tcp;
+
+  /// `client` outlives the connection (its backoff loop awaits run()).
+  Connection(Impl& client, std::string name);
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  /// The whole attempt; returns once it has ended and its coroutines are done.
+  boost::asio::awaitable<void> run(const tcp::endpoint& ep);
+  /// Queues a frame unless the attempt is ending.
+  void send(std::string_view frame);
+  /// Sends BYE if online, then closes once it is written; closes at once otherwise.
+  void stop();
+  /// Ends the attempt; the first reason given is the one kept.
+  void close(std::string reason);
+
+  /// WELCOME received and not closed yet.
+  bool online() const { return welcomed_ && !closed_; }
+  bool welcomed() const { return welcomed_; }
+  const std::string& reason() const { return reason_; }
+  bool replaced() const { return replaced_; }
+  bool refused() const { return refused_; }
+
+ private:
+  boost::asio::awaitable<bool> connect(const tcp::endpoint& ep);
+  boost::asio::awaitable<std::string> tls_handshake();  // "" when established (client_tls.cpp)
+  void send_hello(std::string token);
+  boost::asio::awaitable<void> reader();
+  boost::asio::awaitable<void> watchdog();
+  Clock::time_point plan_heartbeat(Clock::time_point now);
+  boost::asio::awaitable<void> writer();
+  // client_frames.cpp
+  bool on_frame(const proto::Frame& f);  // false: the frame closed the connection
+  bool on_bye_or_error(const proto::Frame& f);
+  void on_welcome(proto::Bytes payload);
+
+  Impl& client_;
+  const ClientOptions& opts_;
+  std::string name_;  // the endpoint as configured, for messages and StateChange::server
+
+  tcp::socket socket_;
+  std::optional<boost::asio::ssl::stream<tcp::socket&>> tls_;  // over socket_, when TLS is on
+  proto::FrameDecoder decoder_;
+  std::array<std::uint8_t, std::size_t{16} * 1024> rx_{};
+
+  Clock::time_point handshake_deadline_;     // TCP connect + TLS + WELCOME
+  boost::asio::steady_timer connect_timer_;  // TCP connect and TLS handshake
+  boost::asio::steady_timer watchdog_timer_;
+  Heartbeat hb_{};  // negotiated, once welcomed
+  Clock::time_point last_rx_, last_tx_, last_ping_;
+
+  std::string out_;                        // queued for the writer
+  boost::asio::steady_timer writer_wake_;  // never expires: a condition variable, cancelled to wake the writer
+  bool bye_queued_ = false;                // stop() queued a BYE: nothing else goes out, close after it
+
+  bool welcomed_ = false;
+  bool closed_ = false;
+  std::string reason_;
+  bool replaced_ = false;  // the server said BYE(replaced): do not fight for the id
+  bool refused_ = false;   // the server (or our own setup) refused: worth a warning, not routine
+};
+
+}  // namespace lifeline
