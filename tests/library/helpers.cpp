@@ -72,7 +72,10 @@ std::uint16_t closed_port() {
 }
 
 void ClientProbe::attach(Client& c) {
-  c.on_state([this](const StateChange& s) { states.push(s); });
+  c.on_state([this](const StateChange& s) {
+    times.push({s.to, Clock::now()});  // first: a change seen in `states` has its time
+    states.push(s);
+  });
   c.on_data([this](std::string_view p) { data.push(std::string(p)); });
 }
 

@@ -18,6 +18,7 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "lifeline/client.hpp"
@@ -109,11 +110,27 @@ std::string thrown_invalid_argument(Options opts) {
   return "<no std::invalid_argument thrown>";
 }
 
-/// Records a client's state changes and data.
+/// How long a wait may take beyond what the client promises before a test calls
+/// it a hang: the machine may be loaded (2 cores shared with other builds), so
+/// upper bounds are hang guards and the promise itself is checked otherwise
+/// (lower bounds, times stamped on the client's thread, the client's own text).
+inline constexpr std::chrono::milliseconds kLoadSlack{5000};
+
+/// Records a client's state changes, when they happened, and data.
 struct ClientProbe {
   Recorder<StateChange> states;
+  Recorder<std::pair<ClientState, Clock::time_point>> times;  // stamped on the client's thread
   Recorder<std::string> data;
   void attach(Client& c);
+  /// When the client first changed to `s`, if it has.
+  std::optional<Clock::time_point> first_time(ClientState s) const {
+    for (const auto& [state, t] : times.items()) {
+      if (state == s) {
+        return t;
+      }
+    }
+    return std::nullopt;
+  }
   bool wait_state(ClientState s, std::chrono::milliseconds deadline = 2000ms, std::size_t n = 1) {
     return states.wait_count([s](const StateChange& c) { return c.to == s; }, n, deadline);
   }
