@@ -190,7 +190,9 @@ void Client::Impl::Connection::stop() {
   }
   // Queued behind any write in flight rather than interleaved, and written by
   // the writer over TLS too (a blocking write would share the TLS engine with
-  // the pending read). The writer closes the connection once it is out.
+  // the pending read). Plain TCP takes the same path: no blocking write on the
+  // I/O thread, which a full socket buffer would stall. The writer closes the
+  // connection once the BYE is out.
   proto::Bye bye;
   bye.reason = proto::Reason::bye;
   std::string frame;
