@@ -117,6 +117,33 @@ TEST(ClientState, StopRunsDoneAfterTheStoppedStateChange) {
   EXPECT_TRUE(eventually([&] { return server.online_count() == 0; }));
 }
 
+TEST(ClientState, FramesSentBeforeStopGoOutInOrderAndTheByeLast) {
+  Recorder<std::string> received;
+  Recorder<PresenceEvent> events;  // declared before the server: they outlive every delivery
+  Server server(fast_server_options());
+  server.on_data([&](const std::string&, std::string_view p) { received.push(std::string(p)); });
+  server.subscribe([&](const PresenceEvent& e) { events.push(e); });
+  server.start();
+  ClientProbe probe;
+  Client client(fast_client_options(server.ports()[0], "burst"));
+  ASSERT_TRUE(probe.start_online(client)) << client.last_error();
+
+  // Bursts wake the one writer many times; stop() queues its BYE behind them.
+  constexpr int kFrames = 500;
+  std::vector<std::string> sent;
+  for (int i = 0; i < kFrames; ++i) {
+    sent.push_back("m" + std::to_string(i) + std::string(static_cast<std::size_t>(i % 7) * 100, 'x'));
+    ASSERT_TRUE(client.send(sent.back()));
+  }
+  std::atomic<bool> done{false};
+  client.stop([&] { done = true; });
+  ASSERT_TRUE(eventually([&] { return done.load(); }, kLoadSlack));
+  const auto offline = events.wait_for([](const PresenceEvent& e) { return e.kind == EventKind::offline; });
+  ASSERT_TRUE(offline);
+  EXPECT_EQ(offline->reason, Reason::bye);  // the BYE arrived, after every DATA (same session, in order)
+  EXPECT_EQ(received.items(), sent);
+}
+
 TEST(ClientState, StopWhileRetryingEndsTheLoop) {
   Recorder<std::string> order;
   auto opts = fast_client_options(closed_port(), "retrier");
