@@ -79,7 +79,6 @@ void Shard::accept_from(std::size_t listener) {
   if (listener >= listeners_.size() || !listeners_[listener]) {
     return;
   }
-  assert_in_loop_thread(*this);
   const int lfd = listeners_[listener].get();
   for (int i = 0; i < kAcceptBatch; ++i) {
     boost::asio::ip::tcp::endpoint ep;
