@@ -76,11 +76,10 @@ class Connection {
   /// Writes `frame` now, or queues it for the next EPOLLOUT edge. Failures
   /// reach the handler (on_failed, on_overflow). A no-op unless open.
   void send(std::string_view frame);
-  /// The closing verbs. close(): sends `final_frame` (ERROR or BYE) first,
-  /// best effort, then drains or closes at once. abort(): closes the socket
-  /// now (also ends a drain early) and frees the session's slot. Both are
-  /// no-ops once closed.
+  // The closing verbs, no-ops once closed (the protocol session's are in session.hpp):
+  /// Sends `final_frame` (ERROR or BYE) best effort, then drains or closes as `drain` says.
   void close(Drain drain, std::string_view final_frame = {});
+  /// Closes the socket now (ends a drain early) and frees the session's slot.
   void abort();
 
   /// Draining: closes once the drain deadline has passed. Returns the drain
