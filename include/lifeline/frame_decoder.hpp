@@ -49,8 +49,10 @@ class FrameDecoder {
   std::size_t heap_bytes() const { return partial_.capacity(); }
 
  private:
-  // Parses a complete header; returns the payload length or an error.
-  std::optional<ParseError> check_header(const std::uint8_t* h);
+  // Parses a complete header against the limits (sets want_, the payload
+  // length) or returns its error. The caller's on_header screens it after this
+  // (the server's Session::screen_frame_type), hence the different name.
+  std::optional<ParseError> parse_header(const std::uint8_t* h);
 
   FrameLimits limits_;
   std::array<std::uint8_t, kHeaderSize> header_{};
@@ -72,7 +74,7 @@ std::optional<ParseError> FrameDecoder::feed(Bytes bytes, OnFrame&& on_frame, On
       // Fast path: a whole header and payload in the input, no copy.
       if (header_fill_ == 0 && bytes.size() - pos >= kHeaderSize) {
         const auto type = static_cast<FrameType>(bytes[pos + 4]);
-        if (auto err = check_header(bytes.data() + pos); err || (err = on_header(type, want_))) {
+        if (auto err = parse_header(bytes.data() + pos); err || (err = on_header(type, want_))) {
           poisoned_ = true;
           return err;
         }
@@ -96,7 +98,7 @@ std::optional<ParseError> FrameDecoder::feed(Bytes bytes, OnFrame&& on_frame, On
       if (header_fill_ < kHeaderSize) {
         continue;
       }
-      if (auto err = check_header(header_.data());
+      if (auto err = parse_header(header_.data());
           err || (err = on_header(static_cast<FrameType>(header_[4]), want_))) {
         poisoned_ = true;
         return err;

@@ -4,7 +4,7 @@
 
 namespace lifeline::proto {
 
-std::optional<ParseError> FrameDecoder::check_header(const std::uint8_t* h) {
+std::optional<ParseError> FrameDecoder::parse_header(const std::uint8_t* h) {
   const std::uint32_t len =
       (std::uint32_t{h[0]} << 24U) | (std::uint32_t{h[1]} << 16U) | (std::uint32_t{h[2]} << 8U) | std::uint32_t{h[3]};
   const std::uint8_t type = h[4];

@@ -232,7 +232,7 @@ bool Server::kick(std::string_view id) {
     return false;
   }
   impl_->ctx.shards.at(addr->shard)->with_session(addr->session, [](detail::Session& s) {
-    s.close_with_bye(Reason::kicked, "closed by the server");
+    s.end_with_bye(Reason::kicked, "closed by the server");
   });
   return true;
 }

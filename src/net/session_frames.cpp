@@ -1,7 +1,6 @@
 // What a server session does with each frame it receives (docs/protocol.md).
 
 #include <spdlog/spdlog.h>
-#include <sys/socket.h>
 
 #include <cstdio>
 
@@ -9,7 +8,6 @@
 #include "server_context.hpp"
 #include "session.hpp"
 #include "shard.hpp"
-#include "socket_options.hpp"
 
 namespace lifeline::detail {
 namespace {
@@ -24,7 +22,7 @@ std::string assigned_id(std::uint64_t session_no) {
 }
 }  // namespace
 
-std::optional<proto::ParseError> Session::check_header(proto::FrameType type) const {
+std::optional<proto::ParseError> Session::screen_frame_type(proto::FrameType type) const {
   using proto::FrameType;
   switch (type) {
     case FrameType::welcome:
@@ -44,23 +42,23 @@ std::optional<proto::ParseError> Session::check_header(proto::FrameType type) co
 
 bool Session::on_frame(const proto::Frame& f) {
   using proto::FrameType;
-  // check_header() has let through only what this state accepts.
+  // screen_frame_type() has let through only what this state accepts.
   if (state_ == State::handshaking) {
     return on_hello(f.payload);
   }
   switch (f.type) {
     case FrameType::ping: {
-      // The arrival time consume() has just stored: no second clock read per heartbeat.
+      // The arrival time on_bytes() has just stored: no second clock read per heartbeat.
       if (!ping_budget_.allow(stats_.last_rx_ns.load(std::memory_order_relaxed))) {
-        close_with_error(proto::ErrorCode::flood,
-                         "too many pings: faster than " + std::to_string(ping_budget_.per_second()) + "/s (burst " +
-                             std::to_string(ping_budget_.burst()) + ")",
-                         Reason::protocol);
+        end_with_error(proto::ErrorCode::flood,
+                       "too many pings: faster than " + std::to_string(ping_budget_.per_second()) + "/s (burst " +
+                           std::to_string(ping_budget_.burst()) + ")",
+                       Reason::protocol);
         return false;
       }
       const auto pong = proto::encode_timestamp(FrameType::pong, proto::read_u64(f.payload));
       send(std::string_view(reinterpret_cast<const char*>(pong.data()), pong.size()));
-      return !closed();
+      return !ended();
     }
     case FrameType::pong: {
       const auto sent_us = static_cast<std::int64_t>(proto::read_u64(f.payload));
@@ -79,17 +77,16 @@ bool Session::on_frame(const proto::Frame& f) {
       proto::ParseError err;
       const auto bye = proto::parse_bye(f.payload, err);
       if (!bye) {
-        close_with_error(err.code, err.message, Reason::protocol);
+        end_with_error(err.code, err.message, Reason::protocol);
         return false;
       }
-      close(Reason::bye, {}, false, bye->text.empty() ? "BYE" : "BYE: " + bye->text);
+      end(Reason::bye, bye->text.empty() ? "BYE" : "BYE: " + bye->text);
       return false;
     }
-    case FrameType::list: on_list(proto::read_u32(f.payload)); return !closed();
-    case FrameType::subscribe: on_subscribe(); return !closed();
+    case FrameType::list: on_list(proto::read_u32(f.payload)); return !ended();
+    case FrameType::subscribe: on_subscribe(); return !ended();
     case FrameType::hello:
-      close_with_error(proto::ErrorCode::handshake_required, "second HELLO on an established session",
-                       Reason::protocol);
+      end_with_error(proto::ErrorCode::handshake_required, "second HELLO on an established session", Reason::protocol);
       return false;
     default: return true;  // unreachable: the decoder rejects unknown types
   }
@@ -100,11 +97,11 @@ bool Session::on_hello(proto::Bytes payload) {
   proto::ParseError err;
   auto hello = proto::parse_hello(payload, err);
   if (!hello) {
-    close_with_error(err.code, err.message, Reason::protocol);
+    end_with_error(err.code, err.message, Reason::protocol);
     return false;
   }
   if (ctx.stopping.load()) {
-    close_with_error(proto::ErrorCode::shutting_down, "server is shutting down", Reason::shutdown);
+    end_with_error(proto::ErrorCode::shutting_down, "server is shutting down", Reason::shutdown);
     return false;
   }
   if (!bind_identity(hello->id, hello->token, hello->labels)) {
@@ -113,42 +110,40 @@ bool Session::on_hello(proto::Bytes payload) {
   flags_ = hello->flags;
   hb_ = negotiate(ctx.options.heartbeat, hello->interval, hello->timeout);
   ping_budget_ = PingBudget(hb_.interval);
-  id_ = hello->id.empty() ? assigned_id(number_) : hello->id;
-  apply_socket_options(socket_.get(), hb_, ctx.options.tcp_keepalive);
+  id_ = hello->id.empty() ? assigned_id(number()) : hello->id;
+  conn_.set_heartbeat(hb_);
 
   // A client whose handshake timed out (say, while this server was frozen)
   // has closed already; its stale HELLO must not take over its live session.
-  if (peer_has_closed()) {
-    close(Reason::closed, {}, false, "peer closed before its HELLO was processed");
+  if (conn_.peer_has_closed()) {
+    end(Reason::closed, "peer closed before its HELLO was processed");
     return false;
   }
   const bool observer = (flags_ & proto::kFlagObserver) != 0;
   if (!observer) {
-    Registration reg{id_, peer_, std::move(hello->labels), hb_, number_, shard_.index(), &stats_};
+    Registration reg{id_, peer(), std::move(hello->labels), hb_, number(), shard_.index(), &stats_};
     const auto claim = ctx.registry.claim(std::move(reg), ctx.options.duplicates);
     if (!claim.accepted) {
       const std::string id = std::move(id_);
       id_.clear();
-      close_with_error(proto::ErrorCode::rejected, "client id '" + id + "' is already online", Reason::rejected);
+      end_with_error(proto::ErrorCode::rejected, "client id '" + id + "' is already online", Reason::rejected);
       return false;
     }
     registered_ = true;
     if (claim.displaced) {
-      // The old connection may live on another shard: close it there.
-      ctx.shards.at(claim.displaced->shard)->with_session(claim.displaced->session, [](Session& old) {
-        old.close_with_bye(Reason::replaced, "a new connection with the same id took over");
-      });
+      // The old connection may live on another shard: its shard closes it there.
+      shard_.close_displaced(*claim.displaced);
     }
   }
   state_ = State::online;
   // Logged before WELCOME goes out, so a failing write logs after it.
   if (observer) {
-    logger()->debug("observer connected peer={}", peer_);
+    logger()->debug("observer connected peer={}", peer());
   } else {
-    logger()->info("online id={} peer={} interval={}ms timeout={}ms{}", id_, peer_, hb_.interval.count(),
+    logger()->info("online id={} peer={} interval={}ms timeout={}ms{}", id_, peer(), hb_.interval.count(),
                    hb_.timeout.count(), (flags_ & proto::kFlagServerPings) != 0 ? " server-pings" : "");
   }
-  proto::Welcome w{proto::kVersion, flags_, hb_.interval, hb_.timeout, number_, id_};
+  proto::Welcome w{proto::kVersion, flags_, hb_.interval, hb_.timeout, number(), id_};
   std::string frame;
   proto::encode(w, frame);
   // The first RTT probe rides in the same write as WELCOME: one syscall, and a
@@ -157,7 +152,7 @@ bool Session::on_hello(proto::Bytes payload) {
   const auto ping = ping_frame(Clock::now());
   frame.append(reinterpret_cast<const char*>(ping.data()), ping.size());
   send(frame);
-  return !closed();
+  return !ended();
 }
 
 // Mutual TLS binds the id to the certificate's common name and a token binds
@@ -165,8 +160,8 @@ bool Session::on_hello(proto::Bytes payload) {
 bool Session::bind_identity(std::string& id, const std::string& token, std::vector<proto::Label>& labels) {
   auto& ctx = shard_.ctx();
   std::string why;
-  if (tls_ && ctx.tls->requires_client_cert()) {
-    const auto cert_id = tls_->peer_common_name();
+  if (ctx.tls && ctx.tls->requires_client_cert()) {
+    const auto cert_id = conn_.tls_peer_name().value_or(std::string());
     if (cert_id.empty()) {
       why = "client certificate has no subject common name to bind the id to";
     } else if (id.empty()) {
@@ -191,15 +186,9 @@ bool Session::bind_identity(std::string& id, const std::string& token, std::vect
   if (why.empty()) {
     return true;
   }
-  logger()->warn("unauthorized peer={} id={}: {}", peer_, id.empty() ? "-" : id, why);
-  close_with_error(proto::ErrorCode::unauthorized, why, Reason::rejected);
+  logger()->warn("unauthorized peer={} id={}: {}", peer(), id.empty() ? "-" : id, why);
+  end_with_error(proto::ErrorCode::unauthorized, why, Reason::rejected);
   return false;
-}
-
-bool Session::peer_has_closed() {
-  char byte = 0;
-  const auto n = ::recv(socket_.get(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
-  return n == 0;
 }
 
 void Session::on_list(std::uint32_t request_id) {
@@ -238,17 +227,6 @@ void Session::on_list(std::uint32_t request_id) {
     reply.entries.push_back(std::move(e));
   }
   flush_chunk(true);
-}
-
-void Session::on_subscribe() {
-  if (subscription_ != 0) {
-    return;
-  }
-  // Events arrive on whatever thread caused them; hop to this session's thread.
-  // Posts to one shard run in order, so the subscriber sees seq order.
-  subscription_ = shard_.ctx().registry.subscribe([shard = &shard_, no = number_](const PresenceEvent& ev) {
-    shard->with_session(no, [ev](Session& s) { s.send_event(ev); });
-  });
 }
 
 }  // namespace lifeline::detail

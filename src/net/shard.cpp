@@ -64,12 +64,13 @@ void Shard::join() {
 bool Shard::on_this_thread() const { return t_current_shard == this; }
 
 void Shard::on_ready(std::uint64_t tag, std::uint32_t events) {
+  assert_in_loop_thread(*this);
   if (shard_of(tag) == kNotASession) {
     accept_from(index_of(tag));
     return;
   }
   if (auto* s = find(tag)) {
-    s->on_io(events);
+    s->connection().on_io(events);  // the connection reads and hands its bytes to the session
   }
   // else: the session closed earlier in this batch; its number is stale.
 }
@@ -119,6 +120,7 @@ void Shard::pause_accepting() {
 }
 
 std::optional<Shard::Clock::time_point> Shard::visit(std::uint64_t session_no, Clock::time_point now) {
+  assert_in_loop_thread(*this);
   if (session_no == kResumeAcceptTag) {
     for (std::size_t i = 0; i < listeners_.size(); ++i) {
       if (listeners_[i]) {
@@ -135,6 +137,7 @@ std::optional<Shard::Clock::time_point> Shard::visit(std::uint64_t session_no, C
 }
 
 void Shard::adopt(Fd socket, std::string peer, const std::string& refusal) {
+  assert_in_loop_thread(*this);
   std::uint32_t index = 0;
   if (!free_.empty()) {
     index = free_.back();
@@ -147,17 +150,19 @@ void Shard::adopt(Fd socket, std::string peer, const std::string& refusal) {
   const auto no = make_session_no(index_, slot.gen, index);
   slot.session = std::make_unique<Session>(*this, std::move(socket), no, std::move(peer), refusal.empty());
   auto& session = *slot.session;
-  // The handshake deadline is this session's only wheel entry until it closes.
+  // This session's only wheel entry until it closes: it stands for the
+  // handshake deadline first, then the heartbeat's or the drain's (Session::on_wheel).
   wheel_.schedule(no, Clock::now() + std::min(ctx_.options.handshake_timeout, ctx_.options.heartbeat.min_timeout / 2));
   session.start();
   if (ctx_.stopping.load()) {
-    session.close_with_error(proto::ErrorCode::shutting_down, "server is shutting down", Reason::shutdown);
+    session.end_with_error(proto::ErrorCode::shutting_down, "server is shutting down", Reason::shutdown);
   } else if (!refusal.empty()) {
-    session.close_with_error(proto::ErrorCode::too_many_connections, refusal, Reason::rejected);
+    session.end_with_error(proto::ErrorCode::too_many_connections, refusal, Reason::rejected);
   }
 }
 
 Session* Shard::find(std::uint64_t session_no) const {
+  assert_in_loop_thread(*this);
   const auto index = index_of(session_no);
   if (shard_of(session_no) != index_ || index >= slots_.size()) {
     return nullptr;
@@ -169,7 +174,14 @@ Session* Shard::find(std::uint64_t session_no) const {
   return slot.session.get();
 }
 
+void Shard::close_displaced(const SessionAddress& displaced) {
+  ctx_.shards.at(displaced.shard)->with_session(displaced.session, [](Session& old) {
+    old.end_with_bye(Reason::replaced, "a new connection with the same id took over");
+  });
+}
+
 void Shard::forget(std::uint64_t session_no) {
+  assert_in_loop_thread(*this);
   const auto index = index_of(session_no);
   if (index >= slots_.size() || (slots_[index].gen & 0xFFFFFFU) != gen_of(session_no) || !slots_[index].session) {
     return;
@@ -185,10 +197,12 @@ void Shard::forget(std::uint64_t session_no) {
 }
 
 void Shard::close_listeners() {
+  assert_in_loop_thread(*this);
   listeners_.clear();  // closing an fd also takes it out of the epoll set
 }
 
 void Shard::close_all(Reason reason) {
+  assert_in_loop_thread(*this);
   std::vector<Session*> live;
   for (const auto& slot : slots_) {
     if (slot.session) {
@@ -198,8 +212,8 @@ void Shard::close_all(Reason reason) {
   for (auto* s : live) {
     // A draining session (after a kick, timeout or ERROR) waits for its peer's
     // EOF; a frozen or unreachable peer never sends one, so end it now.
-    s->close_with_bye(reason, "server is shutting down");
-    s->terminate();
+    s->end_with_bye(reason, "server is shutting down");
+    s->connection().abort();
   }
 }
 

@@ -4,6 +4,7 @@
 // Shard 0 also owns the listening sockets and hands accepted connections out
 // round-robin. Everything here runs on the shard's thread unless stated otherwise.
 
+#include <cassert>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -56,6 +57,10 @@ class Shard {
   void adopt(Fd socket, std::string peer, const std::string& refusal);
   /// The live session with this number, or nullptr.
   Session* find(std::uint64_t session_no) const;
+  /// On HELLO with an id taken over: ends the displaced session as `replaced`
+  /// on whichever shard owns it (posted there; it may be this shard). Sessions
+  /// never reach into another shard themselves.
+  void close_displaced(const SessionAddress& displaced);
   /// Any thread: runs `fn(Session&)` on this shard's thread if that session is still live then.
   template <class Fn>
   void with_session(std::uint64_t session_no, Fn fn) {
@@ -97,6 +102,11 @@ class Shard {
   std::vector<Fd> listeners_;
   std::size_t next_shard_ = 0;  // round-robin target of the next accepted connection
 };
+
+/// Debug builds: aborts unless called on `shard`'s own thread (muduo's
+/// assertInLoopThread). Every member that must run on its shard's thread
+/// starts with it; with NDEBUG (release builds) it costs nothing.
+inline void assert_in_loop_thread([[maybe_unused]] const Shard& shard) { assert(shard.on_this_thread()); }
 
 /// Session numbers carry their location: shard (8 bits), slot generation (24
 /// bits), slot index (32 bits). A stale number never matches a reused slot.
