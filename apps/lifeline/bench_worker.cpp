@@ -25,6 +25,7 @@
 #include <sstream>
 
 #include "bench.hpp"
+#include "bytes.hpp"
 #include "common.hpp"
 #include "lifeline/frame_decoder.hpp"
 

@@ -11,10 +11,12 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 
+#include "bytes.hpp"
 #include "client_impl.hpp"
 #include "lifeline/duration.hpp"
 #include "lifeline/log.hpp"
 #include "lifeline/token.hpp"
+#include "ping_policy.hpp"
 #include "socket_options.hpp"
 
 namespace lifeline {
