@@ -13,6 +13,12 @@ if [ "${LIFELINE_BENCH_PIN:-1}" = 1 ] && [ "$(nproc)" -ge 2 ] && command -v task
   SERVER_CPU=(taskset -c 0); CLIENT_CPU=(taskset -c "1-$(( $(nproc) - 1 ))")
 fi
 
+# The load generator, lifeline-bench, is built next to the lifeline program;
+# LIFELINE_BENCH overrides where it is.
+bench_bin() {  # bench_bin BIN
+  echo "${LIFELINE_BENCH:-$(dirname "$1")/lifeline-bench}"
+}
+
 start_server() {  # start_server BIN PORTFILE ARGS... ; sets SERVER_PID and PORT
   local bin=$1 portfile=$2; shift 2
   rm -f "$portfile"

@@ -6,7 +6,8 @@
 set -euo pipefail
 BIN=$1; N=${2:-19000}; WINDOW=${3:-30s}
 here=$(cd "$(dirname "$0")" && pwd)
-source "$here/common.sh"  # SERVER_CPU, CLIENT_CPU
+source "$here/common.sh"  # SERVER_CPU, CLIENT_CPU, bench_bin
+BENCH=$(bench_bin "$BIN")
 out=$(mktemp -d); trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$out"' EXIT
 ulimit -n 20000
 
@@ -14,7 +15,7 @@ capacity() {  # capacity NAME PROTOCOL PORT -- server command...
   local name=$1 proto=$2 port=$3; shift 4
   "${SERVER_CPU[@]}" "$@" >/dev/null 2>&1 & local pid=$!
   for _ in $(seq 50); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
-  "${CLIENT_CPU[@]}" "$BIN" bench capacity --protocol "$proto" --server "127.0.0.1:$port" --server-pid "$pid" \
+  "${CLIENT_CPU[@]}" "$BENCH" capacity --protocol "$proto" --server "127.0.0.1:$port" --server-pid "$pid" \
     -n "$N" --interval 1s --timeout 3s --window "$WINDOW" --sources 4 --json >"$out/$name.json"
   kill "$pid"; wait "$pid" 2>/dev/null || true
 }

@@ -9,7 +9,8 @@
 set -euo pipefail
 BIN=$1; OUT=${2:-docs/img}; SIZES=${3:-"2000 5000 10000 19000"}; WINDOW=${4:-10s}
 here=$(cd "$(dirname "$0")" && pwd)
-source "$here/common.sh"  # SERVER_CPU, CLIENT_CPU
+source "$here/common.sh"  # SERVER_CPU, CLIENT_CPU, bench_bin
+BENCH=$(bench_bin "$BIN")
 mkdir -p "$OUT/raw"
 ulimit -n 20000
 trap 'kill $(jobs -p) 2>/dev/null || true' EXIT
@@ -21,7 +22,7 @@ run() {  # run NAME PROTOCOL PORT SCENARIO N [extra bench args] -- server comman
   shift
   "${SERVER_CPU[@]}" "$@" >/dev/null 2>&1 & local pid=$!
   for _ in $(seq 50); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
-  "${CLIENT_CPU[@]}" "$BIN" bench "$scenario" --protocol "$proto" --server "127.0.0.1:$port" --server-pid "$pid" \
+  "${CLIENT_CPU[@]}" "$BENCH" "$scenario" --protocol "$proto" --server "127.0.0.1:$port" --server-pid "$pid" \
     -n "$n" --interval 1s --timeout 3s --window "$WINDOW" --sources 4 --json "${extra[@]}" \
     >"$OUT/raw/$name.json" 2>/dev/null
   kill "$pid"; wait "$pid" 2>/dev/null || true

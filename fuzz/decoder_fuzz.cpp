@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <cstdlib>
 
+#include "bytes.hpp"
 #include "lifeline/frame_decoder.hpp"
 #include "lifeline/protocol.hpp"
 

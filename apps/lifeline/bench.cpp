@@ -1,4 +1,4 @@
-// lifeline bench: the command line, and the capacity and detect scenarios.
+// lifeline-bench: the command line, and the capacity and detect scenarios.
 // Storm and saturate are in bench_storm.cpp, the workers in bench_worker.cpp.
 
 #include "bench.hpp"
@@ -80,7 +80,7 @@ void run_capacity(const Options& o) {
   const auto sent = static_cast<double>(num(s1, "sent") - num(s0, "sent"));
   const auto answered = static_cast<double>(num(s1, "answered") - num(s0, "answered"));
   Report r;
-  r.title = "lifeline bench capacity: " + o.protocol + " " + o.server + ", " + std::to_string(o.connections) +
+  r.title = "lifeline-bench capacity: " + o.protocol + " " + o.server + ", " + std::to_string(o.connections) +
             " connections, interval " + o.interval + ", window " + fmt(secs, 1) + " s, " +
             std::to_string(fleet.workers().size()) + " workers";
   r.json["scenario"] = "capacity";
@@ -161,7 +161,7 @@ void run_detect(const Options& o) {
   };
   const auto within = std::count_if(ms.begin(), ms.end(), [&](double v) { return v <= bound_ms; });
   Report r;
-  r.title = "lifeline bench detect: " + o.protocol + " " + o.server + ", " + std::to_string(k) + " of " +
+  r.title = "lifeline-bench detect: " + o.protocol + " " + o.server + ", " + std::to_string(k) + " of " +
             std::to_string(o.connections) + " connections go silent, timeout " + o.timeout;
   r.json["scenario"] = "detect";
   r.json["protocol"] = o.protocol;
@@ -184,51 +184,68 @@ void run_detect(const Options& o) {
 
 }  // namespace bench
 
-void register_bench(CLI::App& app) {
-  auto* cmd = app.add_subcommand("bench", "load generator: capacity, detect, storm, saturate (docs/benchmarks.md)");
-  auto o = std::make_shared<bench::Options>();
-  cmd->add_option("scenario", o->scenario, "capacity, detect, storm or saturate")
-      ->required()
-      ->check(CLI::IsMember({"capacity", "detect", "storm", "saturate"}));
-  cmd->add_option("--server,-s", o->server, "server HOST:PORT")->capture_default_str();
-  cmd->add_option("--server-pid", o->server_pid, "server process to read CPU and RSS from (/proc/PID)");
-  cmd->add_option("--server-cmd", o->server_cmd,
-                  "shell command that starts the server (storm restarts it; saturate: {threads} is replaced)");
-  cmd->add_option("--connections,-n", o->connections, "client connections")->capture_default_str();
-  cmd->add_option("--interval", o->interval, "heartbeat interval")->capture_default_str();
-  cmd->add_option("--timeout", o->timeout, "liveness timeout proposed (MQTT: keepalive = ceil(timeout / 1.5 s))")
+namespace {
+
+// Every scenario takes the same options; the ones that name a scenario in
+// their help only matter there.
+void add_scenario_options(CLI::App& cmd, bench::Options& o) {
+  cmd.add_option("--server,-s", o.server, "server HOST:PORT")->capture_default_str();
+  cmd.add_option("--server-pid", o.server_pid, "server process to read CPU and RSS from (/proc/PID)");
+  cmd.add_option("--server-cmd", o.server_cmd,
+                 "shell command that starts the server (storm restarts it; saturate: {threads} is replaced)");
+  cmd.add_option("--connections,-n", o.connections, "client connections")->capture_default_str();
+  cmd.add_option("--interval", o.interval, "heartbeat interval")->capture_default_str();
+  cmd.add_option("--timeout", o.timeout, "liveness timeout proposed (MQTT: keepalive = ceil(timeout / 1.5 s))")
       ->capture_default_str();
-  cmd->add_option("--connect-timeout", o->connect_timeout, "limit on connect + handshake")->capture_default_str();
-  cmd->add_option("--ramp", o->ramp, "new connections per second (all workers)")->capture_default_str();
-  cmd->add_option("--window", o->window, "measurement window")->capture_default_str();
-  cmd->add_option("--workers,-w", o->workers, "worker processes (0 = one per 18,000 connections)")
-      ->capture_default_str();
-  cmd->add_option("--sources", o->sources, "source addresses 127.0.0.1..N (about 28,000 connections each)")
+  cmd.add_option("--connect-timeout", o.connect_timeout, "limit on connect + handshake")->capture_default_str();
+  cmd.add_option("--ramp", o.ramp, "new connections per second (all workers)")->capture_default_str();
+  cmd.add_option("--window", o.window, "measurement window")->capture_default_str();
+  cmd.add_option("--workers,-w", o.workers, "worker processes (0 = one per 18,000 connections)")->capture_default_str();
+  cmd.add_option("--sources", o.sources, "source addresses 127.0.0.1..N (about 28,000 connections each)")
       ->check(CLI::Range(1, 254))
       ->capture_default_str();
-  cmd->add_option("--protocol", o->protocol, "lifeline or mqtt (3.1.1: CONNECT, PINGREQ)")
+  cmd.add_option("--protocol", o.protocol, "lifeline or mqtt (3.1.1: CONNECT, PINGREQ)")
       ->check(CLI::IsMember({"lifeline", "mqtt"}))
       ->capture_default_str();
-  cmd->add_flag("--json", o->json, "print the result as one JSON object");
-  cmd->add_option("--silent", o->silent, "detect: connections that go silent")->capture_default_str();
-  cmd->add_option("--server-tick", o->server_tick, "detect: the server's --tick, part of the bound")
+  cmd.add_flag("--json", o.json, "print the result as one JSON object");
+  cmd.add_option("--silent", o.silent, "detect: connections that go silent")->capture_default_str();
+  cmd.add_option("--server-tick", o.server_tick, "detect: the server's --tick, part of the bound")
       ->capture_default_str();
-  cmd->add_option("--restart-after", o->restart_after, "storm: how long the server stays dead before its restart")
+  cmd.add_option("--restart-after", o.restart_after, "storm: how long the server stays dead before its restart")
       ->capture_default_str();
-  cmd->add_option("--storm-limit", o->storm_limit, "storm: give up waiting for all to be back after this")
+  cmd.add_option("--storm-limit", o.storm_limit, "storm: give up waiting for all to be back after this")
       ->capture_default_str();
-  cmd->add_option("--threads", o->threads, "saturate: server thread counts to try")->capture_default_str();
-  cmd->add_option("--step", o->step, "saturate: measurement time per rate step")->capture_default_str();
-  cmd->callback([o] {
-    if (o->connections == 0 || o->ramp <= 0) throw UsageError("--connections and --ramp must be positive");
-    if (o->scenario == "capacity") bench::run_capacity(*o);
-    if (o->scenario == "detect") bench::run_detect(*o);
-    if (o->scenario == "storm") bench::run_storm(*o);
-    if (o->scenario == "saturate") bench::run_saturate(*o);
-  });
+  cmd.add_option("--threads", o.threads, "saturate: server thread counts to try")->capture_default_str();
+  cmd.add_option("--step", o.step, "saturate: measurement time per rate step")->capture_default_str();
+}
+
+}  // namespace
+
+void register_bench(CLI::App& app) {
+  struct Scenario {
+    const char* name;
+    const char* about;
+    void (*run)(const bench::Options&);
+  };
+  static constexpr Scenario kScenarios[] = {
+      {"capacity", "server CPU and RSS at N connections heartbeating", bench::run_capacity},
+      {"detect", "how soon silent connections are declared offline", bench::run_detect},
+      {"storm", "kill and restart the server under N connections; time until all are back", bench::run_storm},
+      {"saturate", "raise the heartbeat rate until the server falls behind", bench::run_saturate},
+  };
+  for (const auto& s : kScenarios) {
+    auto* cmd = app.add_subcommand(s.name, s.about);
+    auto o = std::make_shared<bench::Options>();
+    o->scenario = s.name;
+    add_scenario_options(*cmd, *o);
+    cmd->callback([o, run = s.run] {
+      if (o->connections == 0 || o->ramp <= 0) throw UsageError("--connections and --ramp must be positive");
+      run(*o);
+    });
+  }
 
   // The worker processes the parent starts: hidden from --help.
-  auto* worker = app.add_subcommand("bench-worker", "")->group("");
+  auto* worker = app.add_subcommand(bench::kWorkerCommand, "")->group("");
   auto w = std::make_shared<bench::WorkerArgs>();
   worker->add_option("--index", w->index);
   worker->add_option("--base", w->base);

@@ -1,10 +1,12 @@
 #pragma once
-// lifeline bench: a load generator. The parent (bench.cpp) forks worker
-// processes (bench_worker.cpp) that each hold up to 18,000 raw connections and
+// lifeline-bench: a load generator, a developer tool of its own beside the
+// lifeline program (bench_main.cpp; docs/architecture.md, "Decisions"). The
+// parent (bench.cpp) forks worker processes (bench_worker.cpp) that each hold up to 18,000 raw connections and
 // report counters as JSON lines on their stdout; the parent reads the server's
 // CPU and RSS from /proc and prints the result (bench_report.cpp).
 // Workers speak the lifeline protocol or minimal MQTT 3.1.1 (bench_mqtt.cpp).
 
+#include <CLI/CLI.hpp>
 #include <array>
 #include <boost/json.hpp>
 #include <chrono>
@@ -40,6 +42,8 @@ struct WorkerArgs {
   bool reconnect = false;  // storm: reconnect with full-jitter backoff instead of counting a failure
 };
 int run_worker(const WorkerArgs& a);
+/// The hidden subcommand the parent re-executes its own binary (/proc/self/exe) with.
+inline constexpr const char* kWorkerCommand = "worker";
 
 /// RTT histogram with log-linear buckets: exact below 64 µs, then 32 buckets per
 /// power of two (<= 3 % error), so workers ship a few hundred numbers and the
@@ -157,7 +161,7 @@ struct Report {
   void print(bool as_json) const;
 };
 
-/// Options of `lifeline bench SCENARIO`.
+/// Options of `lifeline-bench SCENARIO`.
 struct Options {
   std::string scenario;
   std::string server = "127.0.0.1:7000";
@@ -259,3 +263,9 @@ void wait_listening(const std::string& server, int pid);
 void kill_server(int pid, int sig);
 
 }  // namespace lifeline::app::bench
+
+namespace lifeline::app {
+/// The scenarios (capacity, detect, storm, saturate) as subcommands of `app`,
+/// and the hidden worker subcommand.
+void register_bench(CLI::App& app);
+}  // namespace lifeline::app

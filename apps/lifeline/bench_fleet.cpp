@@ -1,5 +1,5 @@
-// lifeline bench: the parent's side of its worker processes (fork + exec of
-// /proc/self/exe bench-worker, two pipes each, JSON lines read with poll()),
+// lifeline-bench: the parent's side of its worker processes (fork + exec of
+// /proc/self/exe worker, two pipes each, JSON lines read with poll()),
 // the progress line, and starting / killing the server under test.
 
 #include <fcntl.h>
@@ -50,8 +50,8 @@ Fleet::Fleet(const Options& o, bool reconnect) : total_(o.connections) {
   unsigned base = 0;
   for (unsigned i = 0; i < w; ++i) {
     const unsigned count = o.connections / w + (i < o.connections % w ? 1 : 0);
-    std::vector<std::string> args{"lifeline",
-                                  "bench-worker",
+    std::vector<std::string> args{"lifeline-bench",
+                                  kWorkerCommand,
                                   "--index=" + std::to_string(i),
                                   "--base=" + std::to_string(base),
                                   "--count=" + std::to_string(count),
@@ -107,7 +107,7 @@ void Fleet::send_all(const std::string& line) {
 void Fleet::send(std::size_t worker, const std::string& line) {
   auto& w = workers_.at(worker);
   if (w.to >= 0 && write(w.to, line.data(), line.size()) < 0) {
-    std::cerr << "lifeline bench: worker " << w.pid << " gone\n";
+    std::cerr << "lifeline-bench: worker " << w.pid << " gone\n";
   }
 }
 
@@ -244,10 +244,10 @@ void wait_listening(const std::string& server, int pid) {
     probe.connect(ep, ec);
     if (!ec) return;
     if (waitpid(pid, nullptr, WNOHANG) == pid) {
-      throw std::runtime_error("lifeline bench: the server (--server-cmd) exited before listening on " + server);
+      throw std::runtime_error("lifeline-bench: the server (--server-cmd) exited before listening on " + server);
     }
     if (now_us() >= deadline) {
-      throw std::runtime_error("lifeline bench: the server is not listening on " + server + " after 5 s");
+      throw std::runtime_error("lifeline-bench: the server is not listening on " + server + " after 5 s");
     }
     usleep(10'000);
   }

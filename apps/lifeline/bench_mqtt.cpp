@@ -1,4 +1,4 @@
-// Minimal MQTT 3.1.1 for lifeline bench --protocol mqtt: CONNECT with a clean
+// Minimal MQTT 3.1.1 for lifeline-bench --protocol mqtt: CONNECT with a clean
 // session and a keepalive; PINGREQ is a constant in bench.hpp. The decoder is
 // in the header (a template on the callback).
 

@@ -1,4 +1,4 @@
-// lifeline bench: the RTT histogram, /proc sampling of the server, and the
+// lifeline-bench: the RTT histogram, /proc sampling of the server, and the
 // table / JSON printer shared by all scenarios.
 
 #include <unistd.h>

@@ -1,6 +1,6 @@
-// lifeline bench storm: kill the server under N connections, restart it, and
+// lifeline-bench storm: kill the server under N connections, restart it, and
 // measure how the crowd comes back (workers reconnect with full jitter, base
-// 500 ms, cap 5 s). lifeline bench saturate: raise the heartbeat rate step by
+// 500 ms, cap 5 s). lifeline-bench saturate: raise the heartbeat rate step by
 // step until the server falls behind, once per server thread count.
 
 #include <algorithm>
@@ -109,7 +109,7 @@ void run_storm(const Options& o) {
   for (const auto& [s, n] : seconds) per_second += (per_second.empty() ? "" : " ") + std::to_string(n);
 
   Report r;
-  r.title = "lifeline bench storm: " + o.protocol + " " + o.server + ", " + std::to_string(o.connections) +
+  r.title = "lifeline-bench storm: " + o.protocol + " " + o.server + ", " + std::to_string(o.connections) +
             " connections, server SIGKILLed and restarted";
   r.json["scenario"] = "storm";
   r.json["protocol"] = o.protocol;
@@ -139,7 +139,7 @@ void run_saturate(const Options& o) {
   const unsigned floor_ms = o.protocol == "lifeline" ? 55 : 10;
   const auto thread_counts = o.protocol == "mqtt" ? std::vector<unsigned>{1} : o.threads;
   Report r;
-  r.title = "lifeline bench saturate: " + o.protocol + ", " + std::to_string(o.connections) +
+  r.title = "lifeline-bench saturate: " + o.protocol + ", " + std::to_string(o.connections) +
             " connections, steps of " + o.step + " (sustained = answered/sent >= 0.99 and RTT p99 <= 100 ms)";
   r.json["scenario"] = "saturate";
   r.json["protocol"] = o.protocol;

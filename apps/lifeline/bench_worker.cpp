@@ -1,4 +1,4 @@
-// lifeline bench-worker: one process, one thread, up to 18,000 raw Asio
+// lifeline-bench worker: one process, one thread, up to 18,000 raw Asio
 // connections. Deliberately not lifeline::Client (a strand, timers and a
 // backoff generator per connection): here a connection is a socket, a 64-byte
 // read buffer and a few integers, and one timer drives every send, so the
@@ -25,6 +25,7 @@
 #include <sstream>
 
 #include "bench.hpp"
+#include "bytes.hpp"
 #include "common.hpp"
 #include "lifeline/frame_decoder.hpp"
 
@@ -168,7 +169,7 @@ class Worker {
     } else if (was_online && !stopping_) {
       ++stat_.server_closed;  // a live, heartbeating connection declared dead: false offline
       if (stat_.server_closed <= 3 && !a_.reconnect)
-        std::cerr << "bench-worker " << a_.index << ": server closed a live connection (" << how << ")\n";
+        std::cerr << "worker " << a_.index << ": server closed a live connection (" << how << ")\n";
     } else if (!was_online) {
       ++stat_.failed;
     }
@@ -442,7 +443,7 @@ int run_worker(const WorkerArgs& a) {
   rl.rlim_cur = rl.rlim_max;
   setrlimit(RLIMIT_NOFILE, &rl);
   if (a.count + 64 > rl.rlim_cur) {
-    throw UsageError("bench-worker: " + std::to_string(a.count) + " connections need more than the " +
+    throw UsageError("worker: " + std::to_string(a.count) + " connections need more than the " +
                      std::to_string(rl.rlim_cur) + " descriptors allowed: use more --workers");
   }
   Worker w(a);

@@ -58,7 +58,6 @@ void register_serve(CLI::App& app);
 void register_agent(CLI::App& app);
 void register_tools(CLI::App& app);  // ls, watch
 void register_demo(CLI::App& app);
-void register_bench(CLI::App& app);  // bench, bench-worker
 void register_token(CLI::App& app);  // token issue
 
 }  // namespace lifeline::app

@@ -1,4 +1,5 @@
-// lifeline: the presence server, an agent, and tools, as one program.
+// lifeline: the presence server, an agent, tools and the demo, as one program.
+// The load generator is a program of its own, lifeline-bench (bench_main.cpp).
 
 #include <csignal>
 #include <iostream>
@@ -38,7 +39,6 @@ int run(int argc, char** argv) {
   lifeline::app::register_agent(app);
   lifeline::app::register_tools(app);
   lifeline::app::register_demo(app);
-  lifeline::app::register_bench(app);
   lifeline::app::register_token(app);
 
   try {

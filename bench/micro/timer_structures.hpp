@@ -48,7 +48,7 @@
 #include <ratio>
 #include <vector>
 
-#include "lifeline/timing_wheel.hpp"
+#include "timing_wheel.hpp"
 
 namespace lifeline::bench {
 

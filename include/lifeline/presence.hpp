@@ -12,9 +12,11 @@
 
 namespace lifeline {
 
-using proto::EventKind;
-using proto::Label;
-using proto::Reason;
+// The wire protocol's types under the names the server API uses: aliases
+// declared here (part of this header's API), not an import of namespace proto.
+using EventKind = proto::EventKind;
+using Label = proto::Label;
+using Reason = proto::Reason;
 
 /// What happens when a client connects with an id that is already online.
 enum class DuplicatePolicy {

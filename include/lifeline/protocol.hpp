@@ -192,8 +192,6 @@ std::size_t encoded_size(const ListEntry& e);
 /// the heartbeat path.
 using TimestampFrame = std::array<std::uint8_t, kHeaderSize + 8>;
 TimestampFrame encode_timestamp(FrameType ping_or_pong, std::uint64_t t_us);
-std::uint64_t read_u64(Bytes p);
-std::uint32_t read_u32(Bytes p);
 
 // Parsers take a payload (header removed) whose length is already in range.
 // They return nullopt and fill `err` when the payload is malformed.

@@ -31,20 +31,29 @@ struct TokenClaims {
   std::vector<proto::Label> labels;
 };
 
-/// Reads secrets from a file: one per line, blank lines and `#` comments
-/// skipped, surrounding whitespace trimmed. The first signs new tokens; every
-/// one verifies (two during a rotation). Throws std::invalid_argument naming
-/// the file and line when it cannot be read, holds no secret, or a secret is
-/// shorter than kMinSecretBytes.
-std::vector<std::string> load_secrets(const std::string& path);
-/// The same rules applied to text already read; `origin` names it in errors.
+/// Secrets from the text of a secret file: one per line, blank lines and `#`
+/// comments skipped, surrounding whitespace trimmed. The first signs new
+/// tokens; every one verifies (two during a rotation). Throws
+/// std::invalid_argument naming `origin` and the line when the text holds no
+/// secret or a secret is shorter than kMinSecretBytes.
 std::vector<std::string> parse_secrets(std::string_view text, std::string_view origin);
 /// Empty if `secret` is usable, else why not.
 std::string secret_problem(std::string_view secret);
 
-/// The token on the first line of a file (surrounding whitespace trimmed).
-/// Throws std::invalid_argument naming the file when it cannot be read or
-/// holds no token of 1..kMaxTokenBytes bytes.
+/// The token on the first line of a token file's text (surrounding whitespace
+/// trimmed). Throws std::invalid_argument naming `origin` when there is no
+/// token of 1..kMaxTokenBytes bytes there.
+std::string parse_token_text(std::string_view text, std::string_view origin);
+
+// File reading. lifeline::core does no I/O, so these two are implemented in
+// lifeline::net (src/net/token_files.cpp): link lifeline::net to call them.
+
+/// parse_secrets() over a file. Throws std::invalid_argument naming the file
+/// (and the line) when it cannot be read or its text is refused.
+std::vector<std::string> load_secrets(const std::string& path);
+/// parse_token_text() over a file, read anew on every call (a renewed token
+/// needs no restart). Throws std::invalid_argument naming the file when it
+/// cannot be read or holds no token.
 std::string read_token_file(const std::string& path);
 
 /// Makes a token. Throws std::invalid_argument for an invalid id, a secret

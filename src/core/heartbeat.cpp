@@ -4,6 +4,8 @@
 
 namespace lifeline {
 
+using std::chrono::milliseconds;
+
 std::string HeartbeatLimits::validate() const {
   const auto positive = [](milliseconds v) { return v.count() > 0; };
   if (!positive(min_interval) || !positive(min_timeout)) {
@@ -51,23 +53,6 @@ Heartbeat negotiate(const HeartbeatLimits& limits, milliseconds proposed_interva
   timeout = std::clamp(timeout, limits.min_timeout, limits.max_timeout);
   timeout = std::max(timeout, 2 * interval);
   return {interval, timeout};
-}
-
-PingBudget::PingBudget(milliseconds interval) {
-  const auto ms = std::max<std::int64_t>(1, interval.count());
-  rate_ = static_cast<std::uint32_t>(std::max<std::int64_t>(20, 4000 / ms));
-  spacing_ns_ = 1'000'000'000 / rate_;
-}
-
-bool PingBudget::allow(std::int64_t now_ns) {
-  // GCRA: each PING pushes the theoretical arrival time one spacing ahead; a
-  // PING is refused when that time runs more than (burst - 1) spacings ahead of now.
-  const std::int64_t tat = std::max(tat_ns_, now_ns);
-  if (tat - now_ns > static_cast<std::int64_t>(burst() - 1) * spacing_ns_) {
-    return false;
-  }
-  tat_ns_ = tat + spacing_ns_;
-  return true;
 }
 
 }  // namespace lifeline

@@ -4,6 +4,8 @@
 #include <array>
 #include <utility>
 
+#include "bytes.hpp"
+
 namespace lifeline::proto {
 namespace {
 

@@ -1,4 +1,5 @@
-// Authentication tokens (include/lifeline/token.hpp).
+// Authentication tokens (include/lifeline/token.hpp). No file access here:
+// load_secrets and read_token_file live in src/net/token_files.cpp.
 
 #include "lifeline/token.hpp"
 
@@ -9,8 +10,6 @@
 #include <array>
 #include <charconv>
 #include <ctime>
-#include <fstream>
-#include <sstream>
 #include <stdexcept>
 
 namespace lifeline::auth {
@@ -79,17 +78,6 @@ std::vector<std::string_view> lines_of(std::string_view text) {
     }
     start = nl + 1;
   }
-}
-
-// The whole file; `what` names it in the error.
-std::string read_text_file(const std::string& path, const std::string& what) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    throw std::invalid_argument("cannot read " + what + " '" + path + "'");
-  }
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
 }
 
 std::string_view trim(std::string_view s) {
@@ -168,16 +156,11 @@ std::vector<std::string> parse_secrets(std::string_view text, std::string_view o
   return secrets;
 }
 
-std::vector<std::string> load_secrets(const std::string& path) {
-  return parse_secrets(read_text_file(path, "secret file"), "secret file '" + path + "'");
-}
-
-std::string read_token_file(const std::string& path) {
-  const auto text = read_text_file(path, "token file");
-  const auto token = trim(std::string_view(text).substr(0, text.find('\n')));
+std::string parse_token_text(std::string_view text, std::string_view origin) {
+  const auto token = trim(text.substr(0, text.find('\n')));
   if (token.empty() || token.size() > kMaxTokenBytes) {
-    throw std::invalid_argument("token file '" + path + "' must hold one token of 1.." +
-                                std::to_string(kMaxTokenBytes) + " bytes on its first line");
+    throw std::invalid_argument(std::string(origin) + " must hold one token of 1.." + std::to_string(kMaxTokenBytes) +
+                                " bytes on its first line");
   }
   return std::string(token);
 }

@@ -8,10 +8,10 @@
 #include <boost/asio/post.hpp>
 #include <stdexcept>
 
+#include "asio_endpoint.hpp"
 #include "client_connection.hpp"
 #include "client_impl.hpp"
 #include "lifeline/log.hpp"
-#include "socket_options.hpp"
 
 namespace lifeline {
 namespace asio = boost::asio;

@@ -11,6 +11,7 @@
 
 #include "lifeline/duration.hpp"
 #include "lifeline/token.hpp"
+#include "ping_policy.hpp"
 #include "socket_options.hpp"
 
 namespace lifeline {

@@ -3,6 +3,8 @@
 // decoder.
 
 #include "client_connection.hpp"
+#include "bytes.hpp"
+#include "ping_policy.hpp"
 #include "socket_options.hpp"
 
 namespace lifeline {

@@ -9,9 +9,9 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <stdexcept>
 
+#include "address.hpp"
 #include "client_connection.hpp"
 #include "lifeline/duration.hpp"
-#include "socket_options.hpp"
 
 namespace lifeline {
 namespace asio = boost::asio;

@@ -4,17 +4,16 @@
 #include <sys/socket.h>
 
 #include <algorithm>
-#include <boost/asio/ip/tcp.hpp>
 #include <cerrno>
 #include <functional>
 #include <future>
 #include <stdexcept>
 #include <system_error>
 
+#include "address.hpp"
 #include "lifeline/log.hpp"
 #include "server_context.hpp"
 #include "shard.hpp"
-#include "socket_options.hpp"
 
 namespace lifeline {
 using detail::Fd;
@@ -23,24 +22,23 @@ using detail::Shard;
 namespace {
 // A non-blocking listening socket on `text`; throws std::system_error naming it.
 Fd listen_on(const std::string& text) {
-  const auto ep = detail::parse_endpoint(text);
-  Fd fd(::socket(ep.protocol().family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  const auto addr = detail::parse_address(text);
+  Fd fd(::socket(addr.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
   const int one = 1;
   if (!fd || ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
-      ::bind(fd.get(), ep.data(), static_cast<socklen_t>(ep.size())) != 0 || ::listen(fd.get(), SOMAXCONN) != 0) {
+      ::bind(fd.get(), addr.data(), addr.size) != 0 || ::listen(fd.get(), SOMAXCONN) != 0) {
     throw std::system_error(errno, std::generic_category(), "cannot listen on " + text);
   }
   return fd;
 }
 
 // The address a listening socket is bound to (port 0 resolved).
-boost::asio::ip::tcp::endpoint local_endpoint(const Fd& fd) {
-  boost::asio::ip::tcp::endpoint ep;
-  socklen_t len = sizeof(sockaddr_storage);
-  if (::getsockname(fd.get(), ep.data(), &len) == 0) {
-    ep.resize(len);
+detail::SocketAddress local_endpoint(const Fd& fd) {
+  detail::SocketAddress a;
+  if (::getsockname(fd.get(), a.data(), &a.size) != 0) {
+    a = {};
   }
-  return ep;
+  return a;
 }
 }  // namespace
 

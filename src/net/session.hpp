@@ -27,6 +27,7 @@
 #include "event_loop.hpp"
 #include "lifeline/frame_decoder.hpp"
 #include "lifeline/heartbeat.hpp"
+#include "ping_policy.hpp"
 #include "registry.hpp"
 
 namespace lifeline::detail {

@@ -4,6 +4,7 @@
 
 #include <cstdio>
 
+#include "bytes.hpp"
 #include "lifeline/log.hpp"
 #include "server_context.hpp"
 #include "session.hpp"

@@ -4,10 +4,10 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 
-#include <boost/asio/ip/tcp.hpp>
 #include <cerrno>
 #include <cstring>
 
+#include "address.hpp"
 #include "lifeline/log.hpp"
 #include "server_context.hpp"
 #include "socket_options.hpp"
@@ -81,9 +81,8 @@ void Shard::accept_from(std::size_t listener) {
   }
   const int lfd = listeners_[listener].get();
   for (int i = 0; i < kAcceptBatch; ++i) {
-    boost::asio::ip::tcp::endpoint ep;
-    socklen_t len = sizeof(sockaddr_storage);
-    Fd fd(::accept4(lfd, ep.data(), &len, SOCK_NONBLOCK | SOCK_CLOEXEC));
+    SocketAddress ep;
+    Fd fd(::accept4(lfd, ep.data(), &ep.size, SOCK_NONBLOCK | SOCK_CLOEXEC));
     if (!fd) {
       const int err = errno;
       if (err == EAGAIN || err == EWOULDBLOCK) {
@@ -96,7 +95,6 @@ void Shard::accept_from(std::size_t listener) {
       }
       continue;  // ECONNABORTED and the like: that connection is gone, the next may be fine
     }
-    ep.resize(len);
     auto peer = to_string(ep);
     // Counted here, on the one accepting thread, so the limits are exact; a
     // refused connection still gets a session, to say why before it closes.

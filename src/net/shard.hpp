@@ -16,7 +16,7 @@
 #include <vector>
 
 #include "event_loop.hpp"
-#include "lifeline/timing_wheel.hpp"
+#include "timing_wheel.hpp"
 #include "session.hpp"
 
 namespace lifeline::detail {

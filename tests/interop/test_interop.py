@@ -533,15 +533,26 @@ def _():
     w, x = watcher(), uid("silent")
     c = connect()
     c.hello(id=x, interval_ms=100, timeout_ms=300)
+    # The server's last byte from us arrives between the PING's send and the
+    # PONG's receipt. The delay is measured on the server's clock (the EVENT's
+    # at_ms, wall clock like time.time()), so the watcher's delivery and this
+    # process's scheduling are not counted. Contract (docs/operations.md):
+    # offline at timeout + tick after the last byte, never before the timeout;
+    # the slack is the one docs/reliability.md allows a loaded 2-core machine.
+    sent = time.time()
     c.ping(timeout=1.0)
-    last_byte = time.monotonic()                     # upper bound for its last byte's arrival
-    ev = wait_event(w, x, OFFLINE, timeout=3.0)
-    elapsed = time.monotonic() - last_byte
+    answered = time.time()
+    ev = wait_event(w, x, OFFLINE, timeout=5.0)
     check(ev["reason"] == 4, "offline EVENT %s, expected reason 4 (timeout)", describe(ev))
-    check(0.29 <= elapsed < 1.0, "offline %.0f ms after the last byte, expected 300 ms + slack (< 1000)", elapsed * 1e3)
-    expect_bye_and_close(c, 4, "timed-out client expected BYE timeout (4)", timeout=1.0)
+    timeout_ms, tick_ms, slack_ms = 300, 10, 600
+    earliest, latest = ev["at_ms"] - answered * 1e3, ev["at_ms"] - sent * 1e3  # bounds of the true delay
+    check(latest >= timeout_ms - 1,  # at_ms is truncated to the millisecond
+          "offline %.0f ms after the last byte at the latest, before the %d ms timeout", latest, timeout_ms)
+    check(earliest <= timeout_ms + tick_ms + slack_ms, "offline %.0f ms after the last byte at the earliest, "
+          "expected timeout + tick + slack (%d ms)", earliest, timeout_ms + tick_ms + slack_ms)
+    expect_bye_and_close(c, 4, "timed-out client expected BYE timeout (4)", timeout=2.0)
     w.bye()
-    return "offline (timeout) %.0f ms after its last byte, BYE timeout received" % (elapsed * 1e3)
+    return "offline (timeout) %.0f-%.0f ms after its last byte, BYE timeout received" % (earliest, latest)
 
 
 @case("SERVER_PINGS: server drives the heartbeat")
@@ -648,11 +659,15 @@ def _():
 
 @case("silence -> handshake_timeout after ~500 ms")
 def _():
-    c = connect()
+    # The deadline starts at accept, after connect() began, and is at most one
+    # tick late: the ERROR never comes before 500 ms from here. A loaded machine
+    # delays it, so the upper bound only tells --handshake-timeout 500ms apart
+    # from the 5 s default.
     start = time.monotonic()
-    e = expect_error_and_close(c, "handshake_timeout")
+    c = connect()
+    e = expect_error_and_close(c, "handshake_timeout", timeout=4.0)
     elapsed = time.monotonic() - start
-    check(0.4 <= elapsed <= 1.5, "ERROR after %.0f ms, expected ~500 ms", elapsed * 1e3)
+    check(0.5 <= elapsed < 3.0, "ERROR after %.0f ms, expected 500 ms + tick + slack (< 3000)", elapsed * 1e3)
     keeper().check_alive()
     return "ERROR %r after %.0f ms" % (e["message"], elapsed * 1e3)
 

@@ -244,15 +244,16 @@ def free_port():
 class Collector:
     """Runs a program whose stdout is one line (usually JSON) per event and collects the
     lines in a background thread. Each item is a dict: the parsed JSON (or {"raw": line})
-    plus "_mono" and "_wall_ms", the moment this process read it."""
+    plus "_mono" and "_wall_ms", the moment this process read it. merge_stderr=True
+    collects stderr lines the same way (a server's log, timed as it arrives)."""
 
-    def __init__(self, env, argv, name, json_lines=True):
+    def __init__(self, env, argv, name, json_lines=True, merge_stderr=False):
         self.env, self.name, self.json_lines = env, name, json_lines
         self.stderr_path = env.path(name + ".stderr")
         self.stdout_path = env.path(name + ".stdout")
         self._stderr_f = open(self.stderr_path, "wb")
         self._stdout_copy = open(self.stdout_path, "w")
-        self.proc = spawn(argv, stdout=subprocess.PIPE, stderr=self._stderr_f)
+        self.proc = spawn(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT if merge_stderr else self._stderr_f)
         self.items = []
         self.cond = threading.Condition()
         self.eof = False

@@ -5,6 +5,7 @@
 #include <boost/asio/write.hpp>
 #include <cstdlib>
 
+#include "bytes.hpp"
 #include "lifeline/log.hpp"
 #include "lifeline/protocol.hpp"
 

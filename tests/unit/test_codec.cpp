@@ -11,6 +11,7 @@
 #include <string_view>
 #include <vector>
 
+#include "bytes.hpp"
 #include "lifeline/frame_decoder.hpp"
 #include "lifeline/protocol.hpp"
 

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "bytes.hpp"
 #include "lifeline/frame_decoder.hpp"
 #include "lifeline/protocol.hpp"
 

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "lifeline/heartbeat.hpp"
+#include "ping_policy.hpp"
 
 namespace lifeline {
 namespace {

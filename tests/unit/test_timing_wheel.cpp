@@ -10,7 +10,7 @@
 #include <random>
 #include <vector>
 
-#include "lifeline/timing_wheel.hpp"
+#include "timing_wheel.hpp"
 
 namespace lifeline {
 namespace {

@@ -1,10 +1,9 @@
-// Authentication tokens: issue, verify (with an injected clock), secrets files,
-// and every way a token can be wrong.
+// Authentication tokens: issue, verify (with an injected clock), the text of
+// secret and token files, and every way a token can be wrong. Reading the files
+// themselves is lifeline::net's: tests/library/test_token_files.cpp.
 
 #include <gtest/gtest.h>
 
-#include <cstdio>
-#include <fstream>
 #include <stdexcept>
 
 #include "lifeline/protocol.hpp"
@@ -127,22 +126,17 @@ TEST(Secrets, ErrorsNameTheOriginAndLine) {
               "secret file 'f' line 3: secret is 9 bytes, at least 32 are needed (try: openssl rand -hex 32)");
   }
   EXPECT_THROW(parse_secrets("# nothing\n\n", "f"), std::invalid_argument);
-  EXPECT_THROW(load_secrets("/nonexistent/secret"), std::invalid_argument);
 }
 
-TEST(TokenFile, FirstLineTrimmedAndErrorsNameTheFile) {
-  const std::string path = ::testing::TempDir() + "lifeline-token-file-test";
-  std::ofstream(path) << "  " << kVector << " \r\nignored second line\n";
-  EXPECT_EQ(read_token_file(path), kVector);
-  std::ofstream(path) << "\n";
-  EXPECT_THROW(read_token_file(path), std::invalid_argument);
-  std::remove(path.c_str());
+TEST(TokenFile, FirstLineTrimmedAndErrorsNameTheOrigin) {
+  EXPECT_EQ(parse_token_text("  " + kVector + " \r\nignored second line\n", "f"), kVector);
   try {
-    read_token_file(path);
-    FAIL() << "a missing token file was read";
+    parse_token_text("\n", "token file 'f'");
+    FAIL() << "an empty token was accepted";
   } catch (const std::invalid_argument& e) {
-    EXPECT_EQ(std::string(e.what()), "cannot read token file '" + path + "'");
+    EXPECT_EQ(std::string(e.what()), "token file 'f' must hold one token of 1..2048 bytes on its first line");
   }
+  EXPECT_THROW(parse_token_text(std::string(kMaxTokenBytes + 1, 'x'), "f"), std::invalid_argument);
 }
 
 TEST(HelloToken, RoundTripsAndIsOptional) {

@@ -1,5 +1,6 @@
 #pragma once
-/// Hashed timing wheel for liveness deadlines (design.md, "Liveness").
+/// Hashed timing wheel for liveness deadlines (docs/architecture.md, "The
+/// heartbeat path"). Private to the library: the server's shards use it.
 ///
 /// Each key sits in exactly one slot. The heartbeat path never touches the
 /// wheel: it only stores a timestamp in the session. When a slot comes due,
