@@ -24,8 +24,15 @@ void parse_payload(const Frame& f) {
     case FrameType::welcome: (void)parse_welcome(f.payload, err); break;
     case FrameType::bye: (void)parse_bye(f.payload, err); break;
     case FrameType::error: (void)parse_error(f.payload, err); break;
-    case FrameType::list_reply: (void)parse_list_reply(f.payload, err); break;
-    case FrameType::event: (void)parse_event(f.payload, err); break;
+    case FrameType::list_reply:
+      (void)parse_list_reply(f.payload, 1, err);
+      (void)parse_list_reply(f.payload, 2, err);
+      break;
+    case FrameType::event:
+      (void)parse_event(f.payload, 1, err);
+      (void)parse_event(f.payload, 2, err);
+      break;
+    case FrameType::subscribe: (void)parse_subscribe(f.payload, err); break;
     case FrameType::ping:
     case FrameType::pong: (void)read_u64(f.payload); break;
     case FrameType::list: (void)read_u32(f.payload); break;

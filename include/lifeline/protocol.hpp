@@ -1,6 +1,6 @@
 #pragma once
-/// Wire protocol v1 (docs/protocol.md): frame types, payload structs, encoders
-/// and payload parsers. Pure functions and value types: thread-safe to call
+/// Wire protocol versions 1 and 2 (docs/protocol.md): frame types, payload
+/// structs, encoders and payload parsers. Pure functions and value types: thread-safe to call
 /// concurrently on distinct objects.
 
 #include <array>
@@ -15,7 +15,12 @@
 
 namespace lifeline::proto {
 
-inline constexpr std::uint8_t kVersion = 1;
+/// The newest version this code speaks, and the oldest it still accepts.
+/// Version 2 adds the server's instance id (WELCOME, EVENT, LIST_REPLY), the
+/// sequence number a LIST_REPLY reflects, gap events, and SUBSCRIBE with a
+/// snapshot or a resume point (docs/protocol.md section 9).
+inline constexpr std::uint8_t kVersion = 2;
+inline constexpr std::uint8_t kMinVersion = 1;
 inline constexpr std::size_t kHeaderSize = 5;
 inline constexpr std::size_t kMaxIdLength = 128;
 inline constexpr std::size_t kMaxLabels = 32;
@@ -72,7 +77,14 @@ enum class ErrorCode : std::uint16_t {
   unauthorized = 12,
 };
 
-enum class EventKind : std::uint8_t { online = 1, offline = 2, takeover = 3 };
+/// `gap` (version 2): the subscriber missed every event up to and including
+/// this one's `seq`; the stream goes on with `seq + 1`.
+enum class EventKind : std::uint8_t { online = 1, offline = 2, takeover = 3, gap = 4 };
+
+/// SUBSCRIBE flag bits (version 2).
+inline constexpr std::uint8_t kSubscribeSnapshot = 0x01;  ///< the online list first, then events after it
+inline constexpr std::uint8_t kSubscribeResume = 0x02;    ///< events after `after_seq` of `instance`
+inline constexpr std::uint8_t kKnownSubscribeFlags = kSubscribeSnapshot | kSubscribeResume;
 
 std::string_view to_string(FrameType t);
 std::string_view to_string(Reason r);
@@ -127,6 +139,7 @@ struct Welcome {
   std::chrono::milliseconds timeout{0};
   std::uint64_t session = 0;
   std::string id;
+  std::uint64_t instance = 0;  ///< version 2: this server run's id (0 in version 1)
 };
 
 struct Bye {
@@ -155,6 +168,16 @@ struct ListReply {
   bool last = true;
   std::uint32_t online = 0;
   std::vector<ListEntry> entries;
+  std::uint64_t seq = 0;       ///< version 2: the last event this list reflects
+  std::uint64_t instance = 0;  ///< version 2
+};
+
+/// Version 2 SUBSCRIBE payload; version 1's is empty (live events only).
+struct Subscribe {
+  std::uint32_t request_id = 0;  ///< echoed in the snapshot's LIST_REPLY frames
+  std::uint8_t flags = 0;        ///< kSubscribeSnapshot | kSubscribeResume
+  std::uint64_t instance = 0;    ///< with kSubscribeResume: the instance `after_seq` belongs to
+  std::uint64_t after_seq = 0;
 };
 
 struct Event {
@@ -164,6 +187,7 @@ struct Event {
   std::int64_t at_ms = 0;
   std::string id;
   std::string remote;
+  std::uint64_t instance = 0;  ///< version 2
 };
 
 /// A payload that failed to parse, with the protocol error to answer and a
@@ -175,13 +199,16 @@ struct ParseError {
 
 using Bytes = std::span<const std::uint8_t>;
 
-// Encoders append one complete frame (header + payload) to `out`.
+// Encoders append one complete frame (header + payload) to `out`. WELCOME
+// takes its layout from its own version field; LIST_REPLY, EVENT and
+// SUBSCRIBE from the version the session negotiated.
 void encode(const Hello& m, std::string& out);
 void encode(const Welcome& m, std::string& out);
 void encode(const Bye& m, std::string& out);
 void encode(const Error& m, std::string& out);
-void encode(const ListReply& m, std::string& out);
-void encode(const Event& m, std::string& out);
+void encode(const ListReply& m, std::uint8_t version, std::string& out);
+void encode(const Event& m, std::uint8_t version, std::string& out);
+void encode(const Subscribe& m, std::string& out);
 void encode_data(std::string_view payload, std::string& out);
 void encode_list(std::uint32_t request_id, std::string& out);
 void encode_subscribe(std::string& out);
@@ -199,7 +226,9 @@ std::optional<Hello> parse_hello(Bytes p, ParseError& err);
 std::optional<Welcome> parse_welcome(Bytes p, ParseError& err);
 std::optional<Bye> parse_bye(Bytes p, ParseError& err);
 std::optional<Error> parse_error(Bytes p, ParseError& err);
-std::optional<ListReply> parse_list_reply(Bytes p, ParseError& err);
-std::optional<Event> parse_event(Bytes p, ParseError& err);
+std::optional<ListReply> parse_list_reply(Bytes p, std::uint8_t version, ParseError& err);
+std::optional<Event> parse_event(Bytes p, std::uint8_t version, ParseError& err);
+/// An empty payload is version 1's SUBSCRIBE (flags 0); a version 2 one has all four fields.
+std::optional<Subscribe> parse_subscribe(Bytes p, ParseError& err);
 
 }  // namespace lifeline::proto

@@ -9,6 +9,9 @@
 namespace lifeline::proto {
 namespace {
 
+// Version 2's SUBSCRIBE: request_id, flags, instance, after_seq.
+constexpr std::uint32_t kSubscribeLength = 4 + 1 + 8 + 8;
+
 constexpr std::array<std::string_view, 10> kReasonNames = {"none",     "bye",    "closed",   "reset",    "timeout",
                                                            "replaced", "kicked", "shutdown", "rejected", "protocol"};
 constexpr std::array<std::string_view, 13> kErrorNames = {"",
@@ -178,6 +181,7 @@ std::string_view to_string(EventKind k) {
     case EventKind::online: return "online";
     case EventKind::offline: return "offline";
     case EventKind::takeover: return "takeover";
+    case EventKind::gap: return "gap";
   }
   return "unknown";
 }
@@ -211,7 +215,7 @@ std::optional<LengthRange> length_range(std::uint8_t type, const FrameLimits& li
     case FrameType::error: return LengthRange{4, 1024};
     case FrameType::list: return LengthRange{4, 4};
     case FrameType::list_reply: return LengthRange{11, 1U << 20U};
-    case FrameType::subscribe: return LengthRange{0, 0};
+    case FrameType::subscribe: return LengthRange{0, kSubscribeLength};
     case FrameType::event: return LengthRange{22, 4096};
   }
   return std::nullopt;
@@ -248,6 +252,9 @@ void encode(const Welcome& m, std::string& out) {
   w.u32(static_cast<std::uint32_t>(m.timeout.count()));
   w.u64(m.session);
   w.str16(m.id);
+  if (m.version >= 2) {
+    w.u64(m.instance);
+  }
 }
 
 void encode(const Bye& m, std::string& out) {
@@ -270,7 +277,7 @@ std::size_t encoded_size(const ListEntry& e) {
   return n;
 }
 
-void encode(const ListReply& m, std::string& out) {
+void encode(const ListReply& m, std::uint8_t version, std::string& out) {
   Writer w(out, FrameType::list_reply);
   w.u32(m.request_id);
   w.u8(m.last ? 1 : 0);
@@ -286,9 +293,13 @@ void encode(const ListReply& m, std::string& out) {
     w.u32(e.timeout_ms);
     w.labels(e.labels);
   }
+  if (version >= 2) {
+    w.u64(m.seq);
+    w.u64(m.instance);
+  }
 }
 
-void encode(const Event& m, std::string& out) {
+void encode(const Event& m, std::uint8_t version, std::string& out) {
   Writer w(out, FrameType::event);
   w.u64(m.seq);
   w.u8(static_cast<std::uint8_t>(m.kind));
@@ -296,6 +307,17 @@ void encode(const Event& m, std::string& out) {
   w.u64(static_cast<std::uint64_t>(m.at_ms));
   w.str16(m.id);
   w.str16(m.remote);
+  if (version >= 2) {
+    w.u64(m.instance);
+  }
+}
+
+void encode(const Subscribe& m, std::string& out) {
+  Writer w(out, FrameType::subscribe);
+  w.u32(m.request_id);
+  w.u8(m.flags);
+  w.u64(m.instance);
+  w.u64(m.after_seq);
 }
 
 void encode_data(std::string_view payload, std::string& out) {
@@ -326,9 +348,10 @@ std::optional<Hello> parse_hello(Bytes p, ParseError& err) {
   Hello h;
   h.version = r.u8();
   // The version decides how to read the rest, so it is checked first.
-  if (r.ok() && h.version != kVersion) {
+  if (r.ok() && (h.version < kMinVersion || h.version > kVersion)) {
     return fail<Hello>(err, ErrorCode::unsupported_version,
-                       "protocol version " + std::to_string(h.version) + " is not supported (this server speaks 1)");
+                       "protocol version " + std::to_string(h.version) + " is not supported (this server speaks " +
+                           std::to_string(kMinVersion) + " to " + std::to_string(kVersion) + ")");
   }
   h.flags = r.u8();
   h.interval = std::chrono::milliseconds(r.u32());
@@ -367,6 +390,9 @@ std::optional<Welcome> parse_welcome(Bytes p, ParseError& err) {
   w.timeout = std::chrono::milliseconds(r.u32());
   w.session = r.u64();
   w.id = r.str16();
+  if (w.version >= 2) {
+    w.instance = r.u64();
+  }
   return finish(r, std::move(w), err, "WELCOME");
 }
 
@@ -386,7 +412,7 @@ std::optional<Error> parse_error(Bytes p, ParseError& err) {
   return finish(r, std::move(e), err, "ERROR");
 }
 
-std::optional<ListReply> parse_list_reply(Bytes p, ParseError& err) {
+std::optional<ListReply> parse_list_reply(Bytes p, std::uint8_t version, ParseError& err) {
   Reader r(p);
   ListReply m;
   m.request_id = r.u32();
@@ -405,10 +431,14 @@ std::optional<ListReply> parse_list_reply(Bytes p, ParseError& err) {
     r.labels(e.labels, kMaxLabels);
     m.entries.push_back(std::move(e));
   }
+  if (version >= 2) {
+    m.seq = r.u64();
+    m.instance = r.u64();
+  }
   return finish(r, std::move(m), err, "LIST_REPLY");
 }
 
-std::optional<Event> parse_event(Bytes p, ParseError& err) {
+std::optional<Event> parse_event(Bytes p, std::uint8_t version, ParseError& err) {
   Reader r(p);
   Event e;
   e.seq = r.u64();
@@ -417,7 +447,31 @@ std::optional<Event> parse_event(Bytes p, ParseError& err) {
   e.at_ms = static_cast<std::int64_t>(r.u64());
   e.id = r.str16();
   e.remote = r.str16();
+  if (version >= 2) {
+    e.instance = r.u64();
+  }
   return finish(r, std::move(e), err, "EVENT");
+}
+
+std::optional<Subscribe> parse_subscribe(Bytes p, ParseError& err) {
+  Subscribe s;
+  if (p.empty()) {
+    return s;
+  }
+  if (p.size() != kSubscribeLength) {
+    return fail<Subscribe>(err, ErrorCode::malformed,
+                           "SUBSCRIBE payload must be 0 or " + std::to_string(kSubscribeLength) + " bytes, not " +
+                               std::to_string(p.size()));
+  }
+  Reader r(p);
+  s.request_id = r.u32();
+  s.flags = r.u8();
+  s.instance = r.u64();
+  s.after_seq = r.u64();
+  if ((s.flags & ~kKnownSubscribeFlags) != 0) {
+    return fail<Subscribe>(err, ErrorCode::malformed, "SUBSCRIBE has unknown flag bits " + std::to_string(s.flags));
+  }
+  return finish(r, std::move(s), err, "SUBSCRIBE");
 }
 
 }  // namespace lifeline::proto

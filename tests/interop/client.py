@@ -1,7 +1,7 @@
-"""A lifeline protocol v1 client, written from docs/protocol.md alone (stdlib only).
+"""A lifeline protocol client (versions 1 and 2), written from docs/protocol.md alone (stdlib only).
 
     c = Client("127.0.0.1", port)
-    c.hello(id="sensor-7", interval_ms=1000, timeout_ms=3000, labels={"room": "lab"})
+    c.hello(id="sensor-7", interval_ms=1000, timeout_ms=3000, labels={"room": "lab"}, version=2)
     rtt = c.ping(); c.send(DATA, data=b"hello"); c.bye()
 """
 import collections
@@ -12,7 +12,8 @@ import time
 HELLO, WELCOME, PING, PONG, DATA, BYE, ERROR, LIST, LIST_REPLY, SUBSCRIBE, EVENT = range(1, 12)
 NAMES = dict(enumerate("HELLO WELCOME PING PONG DATA BYE ERROR LIST LIST_REPLY SUBSCRIBE EVENT".split(), 1))
 SERVER_PINGS, OBSERVER = 1, 2                         # HELLO/WELCOME flag bits
-ONLINE, OFFLINE, TAKEOVER = 1, 2, 3                   # EVENT kinds
+ONLINE, OFFLINE, TAKEOVER, GAP = 1, 2, 3, 4           # EVENT kinds (GAP: version 2)
+SNAPSHOT, RESUME = 1, 2                               # SUBSCRIBE flag bits (version 2)
 REASONS = dict(enumerate("bye closed reset timeout replaced kicked shutdown rejected protocol".split(), 1))
 ERRORS = dict(enumerate("malformed too_large unknown_type handshake_required handshake_timeout "
                         "unsupported_version rejected flood slow_consumer shutting_down too_many_connections "
@@ -20,7 +21,7 @@ ERRORS = dict(enumerate("malformed too_large unknown_type handshake_required han
 # (min, max) payload length per type (section 2); DATA's max is a server setting.
 LIMITS = {HELLO: (14, 4096), WELCOME: (20, 1024), PING: (8, 8), PONG: (8, 8), DATA: (0, 65536),
           BYE: (3, 1024), ERROR: (4, 1024), LIST: (4, 4), LIST_REPLY: (11, 1 << 20),
-          SUBSCRIBE: (0, 0), EVENT: (22, 4096)}
+          SUBSCRIBE: (0, 21), EVENT: (22, 4096)}
 
 # Payload layouts (section 3). B/H/I/Q: big-endian unsigned ints, s: str16,
 # L: u16 count + str16 key/value pairs, E: u16 count + LIST_REPLY entries, *: rest (opaque).
@@ -38,6 +39,19 @@ LAYOUTS = {
     SUBSCRIBE: [],
     EVENT: [("seq", "Q"), ("kind", "B"), ("reason", "B"), ("at_ms", "Q"), ("id", "s"), ("remote", "s")],
 }
+# Version 2 (section 9) appends fields; SUBSCRIBE gets a payload, which may also be empty.
+V2_TAIL = {WELCOME: [("instance", "Q")], EVENT: [("instance", "Q")], LIST_REPLY: [("seq", "Q"), ("instance", "Q")]}
+V2_SUBSCRIBE = [("request_id", "I"), ("flags", "B"), ("instance", "Q"), ("after_seq", "Q")]
+
+
+def layout(ftype, version, payload=None, fields=None):
+    """The payload layout of `ftype` in `version`; WELCOME names its own version in its first byte."""
+    if ftype == WELCOME:
+        version = payload[0] if payload else fields["version"]
+    if ftype == SUBSCRIBE:
+        has_payload = bool(payload) if payload is not None else bool(fields)
+        return V2_SUBSCRIBE if version >= 2 and has_payload else []
+    return LAYOUTS[ftype] + (V2_TAIL.get(ftype, []) if version >= 2 else [])
 
 
 class ProtocolError(Exception):
@@ -81,9 +95,9 @@ def _pack(layout, fields):
     return out
 
 
-def encode(ftype, **fields):
-    """One complete frame: 4-byte length, 1-byte type, payload."""
-    payload = _pack(LAYOUTS[ftype], fields)
+def encode(ftype, *, layout_version=1, **fields):
+    """One complete frame: 4-byte length, 1-byte type, payload (in `layout_version`'s layout)."""
+    payload = _pack(layout(ftype, layout_version, fields=fields), fields)
     return struct.pack(">IB", len(payload), ftype) + payload
 
 
@@ -108,12 +122,12 @@ def _unpack(layout, buf, pos):
     return fields, pos
 
 
-def decode(ftype, payload):
+def decode(ftype, payload, version=1):
     """Payload -> dict of fields plus 'type'; ProtocolError if it does not parse exactly."""
     if ftype not in LAYOUTS:
         raise ProtocolError("unknown frame type 0x%02x" % ftype)
     try:
-        fields, end = _unpack(LAYOUTS[ftype], payload, 0)
+        fields, end = _unpack(layout(ftype, version, payload=payload), payload, 0)
     except (struct.error, UnicodeDecodeError) as e:
         raise ProtocolError("malformed %s: %s" % (NAMES[ftype], e))
     if end != len(payload):
@@ -152,7 +166,7 @@ class Client:
         self.sock = socket.create_connection((host, port), timeout)
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.timeout, self.reader, self.backlog = timeout, FrameReader(), collections.deque()
-        self.welcome, self.pings_answered = None, 0
+        self.welcome, self.pings_answered, self.version = None, 0, 1
         self.answer_pings = True  # section 4: either side answers every PING it receives
 
     @property
@@ -160,7 +174,7 @@ class Client:
         return "%s:%d" % self.sock.getsockname()[:2]
 
     def send(self, ftype, **fields):
-        self.sock.sendall(encode(ftype, **fields))
+        self.sock.sendall(encode(ftype, layout_version=self.version, **fields))
 
     def recv_frame(self, timeout=None):
         """Next frame as a dict, None on EOF; socket.timeout if none arrives in time.
@@ -169,7 +183,7 @@ class Client:
         while True:
             frame = self.reader.next()
             if frame:
-                f = decode(*frame)
+                f = decode(*frame, version=self.version)
                 if f["type"] == PING and self.answer_pings:
                     self.send(PONG, t_us=f["t_us"])
                     self.pings_answered += 1
@@ -212,6 +226,7 @@ class Client:
         self.send(HELLO, version=version, flags=flags, interval_ms=interval_ms,
                   timeout_ms=timeout_ms, id=id, labels=labels or {})
         self.welcome = self.expect(WELCOME)
+        self.version = self.welcome["version"]  # the layouts of this connection from now on
         return self.welcome
 
     def ping(self, timeout=None):
@@ -222,19 +237,26 @@ class Client:
             pass
         return (time.monotonic_ns() // 1000 - t_us) / 1e6
 
-    def list(self, request_id=1):
-        """(online, entries) from LIST_REPLY frames up to the one with last=1."""
-        self.send(LIST, request_id=request_id)
+    def list(self, request_id=1, send=True):
+        """(online, entries) from LIST_REPLY frames up to the one with last=1; self.list_seq is
+        the seq it reflects (version 2). send=False reads a reply already asked for (a snapshot)."""
+        if send:
+            self.send(LIST, request_id=request_id)
         entries = []
         while True:
             f = self.expect(LIST_REPLY)
             if f["request_id"] == request_id:
                 entries += f["entries"]
                 if f["last"]:
+                    self.list_seq = f.get("seq")
                     return f["online"], entries
 
-    def subscribe(self):
-        self.send(SUBSCRIBE)
+    def subscribe(self, request_id=0, flags=0, instance=0, after_seq=0):
+        """Live events; in version 2 also SNAPSHOT and/or RESUME after (instance, after_seq)."""
+        if flags or instance or after_seq:
+            self.send(SUBSCRIBE, request_id=request_id, flags=flags, instance=instance, after_seq=after_seq)
+        else:
+            self.send(SUBSCRIBE)
 
     def event(self, timeout=None):
         return self.expect(EVENT, timeout=timeout)

@@ -28,9 +28,9 @@ import traceback
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.dont_write_bytecode = True                          # keep the source tree clean
-from client import (BYE, DATA, ERROR, ERRORS, EVENT, HELLO, LIST, LIST_REPLY, NAMES, OBSERVER,  # noqa: E402
-                    OFFLINE, ONLINE, PING, PONG, REASONS, SERVER_PINGS, WELCOME, Client, FrameReader,
-                    ProtocolError, decode, encode)
+from client import (BYE, DATA, ERROR, ERRORS, EVENT, GAP, HELLO, LIST, LIST_REPLY, NAMES, OBSERVER,  # noqa: E402
+                    OFFLINE, ONLINE, PING, PONG, REASONS, RESUME, SERVER_PINGS, SNAPSHOT, WELCOME, Client,
+                    FrameReader, ProtocolError, decode, encode)
 
 VECTORS = os.path.join(HERE, "..", "vectors", "frames.txt")
 HOST = "127.0.0.1"
@@ -81,6 +81,16 @@ EXPECT = {  # field values read off docs/protocol.md section 8 and frames.txt, t
     "subscribe": dict(),
     "event_online": dict(seq=5, kind=1, reason=0, at_ms=0x18bcfe56800, id="a1", remote="127.0.0.1:5000"),
     "event_offline_timeout": dict(seq=6, kind=2, reason=4, at_ms=0x18bcfe573b8, id="a1", remote="127.0.0.1:5000"),
+    # version 2 (docs/protocol.md section 8, "Version 2"), instance 0123456789abcdef in each
+    "hello_v2": dict(version=2, flags=0, interval_ms=1000, timeout_ms=3000, id="a1", labels={}),
+    "welcome_v2": dict(version=2, flags=0, interval_ms=1000, timeout_ms=3000, session=42, id="a1",
+                       instance=0x0123456789abcdef),
+    "list_reply_v2_empty": dict(request_id=7, last=1, online=0, entries=[], seq=9, instance=0x0123456789abcdef),
+    "subscribe_v2_resume": dict(request_id=3, flags=3, instance=0x0123456789abcdef, after_seq=1100),
+    "event_v2_online": dict(seq=5, kind=1, reason=0, at_ms=0x18bcfe56800, id="a1", remote="127.0.0.1:5000",
+                            instance=0x0123456789abcdef),
+    "event_v2_gap": dict(seq=1200, kind=4, reason=0, at_ms=0x18bcfe56800, id="", remote="",
+                         instance=0x0123456789abcdef),
 }
 
 
@@ -90,15 +100,17 @@ def load_vectors():
         for line in fh:
             if line.strip() and not line.startswith("#"):
                 name, kind, hexstr = line.split()
-                (invalid if kind.startswith("!") else valid).append((name, kind.lstrip("!"), bytes.fromhex(hexstr)))
+                kind, _, version = kind.partition("/")  # "EVENT/2": version 2's layout
+                (invalid if kind.startswith("!") else valid).append(
+                    (name, kind.lstrip("!"), bytes.fromhex(hexstr), int(version or 1)))
     return valid, invalid
 
 
 def vector_cases():
     valid, invalid = load_vectors()
     cases = []
-    for name, tname, frame in valid:
-        def run(name=name, tname=tname, frame=frame):
+    for name, tname, frame, version in valid:
+        def run(name=name, tname=tname, frame=frame, version=version):
             check(NAMES.get(frame[4]) == tname, "type byte 0x%02x is not %s", frame[4], tname)
             whole, bytewise = FrameReader(), FrameReader()
             whole.feed(frame)
@@ -109,18 +121,19 @@ def vector_cases():
                 got = bytewise.next()
                 check((got is not None) == (i == len(frame) - 1), "byte-wise reader wrong at byte %d", i)
             check(got == (ftype, payload), "byte-wise read differs")
-            fields = decode(ftype, payload)
+            fields = decode(ftype, payload, version)
             del fields["type"]
-            check(encode(ftype, **fields) == frame, "decode+encode round trip differs")
+            check(encode(ftype, layout_version=version, **fields) == frame, "decode+encode round trip differs")
             if name in EXPECT:
                 check(fields == EXPECT[name], "decoded %r, expected %r", fields, EXPECT[name])
-                check(encode(ftype, **EXPECT[name]) == frame, "encoding the documented fields gives %s",
-                      encode(ftype, **EXPECT[name]).hex())
+                check(encode(ftype, layout_version=version, **EXPECT[name]) == frame,
+                      "encoding the documented fields gives %s",
+                      encode(ftype, layout_version=version, **EXPECT[name]).hex())
             return "%d bytes" % len(frame) + ("" if name in EXPECT else " (round trip only)")
         cases.append(("vector " + name, run))
 
     def stream():
-        frames = [f for _, _, f in valid]
+        frames = [f for _, _, f, v in valid if v == 1]
         data, rng, reader, got = b"".join(frames), random.Random(1), FrameReader(), []
         pos = 0
         while pos < len(data):                       # random splits, several frames per chunk
@@ -135,7 +148,7 @@ def vector_cases():
 
     def bad():
         rejected = []
-        for name, err, frame in invalid:
+        for name, err, frame, _ in invalid:
             check(err in ERROR_CODES, "%s: unknown error name %s", name, err)
             check(len(frame) >= 5, "%s: shorter than a header", name)
             try:
@@ -510,6 +523,86 @@ def _():
     return "online seq %d, offline seq %d reason bye" % (on["seq"], off["seq"])
 
 
+def watcher_v2(**subscribe):
+    """A version 2 OBSERVER, subscribed with `subscribe` (SUBSCRIBE's fields; none: live events)."""
+    w, wid = connect(), uid("watch2")
+    OBSERVER_IDS.add(wid)
+    w.hello(id=wid, flags=OBSERVER | SERVER_PINGS, version=2)
+    w.subscribe(**subscribe)
+    w.seen = []
+    return w
+
+
+@case("version 2: instance in WELCOME, EVENT and LIST_REPLY; LIST_REPLY's seq; version 1 unchanged")
+def _():
+    w1, w2, x = watcher(), watcher_v2(), uid("v2")
+    w2.list(request_id=next(_ids))                   # SUBSCRIBE took effect
+    inst = w2.welcome["instance"]
+    check(w2.welcome["version"] == 2 and inst != 0, "WELCOME %s, expected version 2 and an instance", describe(w2.welcome))
+    check(w1.welcome["version"] == 1 and "instance" not in w1.welcome, "a version 1 WELCOME changed: %s",
+          describe(w1.welcome))
+    c = connect()
+    c.hello(id=x, interval_ms=100, timeout_ms=300, version=2)
+    check(c.welcome["instance"] == inst, "two connections see two instances: %x, %x", inst, c.welcome["instance"])
+    on2, on1 = wait_event(w2, x, ONLINE), wait_event(w1, x, ONLINE)
+    check(on2["instance"] == inst, "EVENT instance %x, expected %x", on2["instance"], inst)
+    check(on1["seq"] == on2["seq"] and "instance" not in on1, "version 1 EVENT %s vs %s", describe(on1), describe(on2))
+    _, entries = w2.list(request_id=next(_ids))
+    check(w2.list_seq >= on2["seq"], "LIST_REPLY seq %d is before the online EVENT %d", w2.list_seq, on2["seq"])
+    check(x in [e["id"] for e in entries], "%s not in the list at seq %d", x, w2.list_seq)
+    c.bye(), w1.bye(), w2.bye()
+    return "instance %016x, online seq %d, list at seq %d" % (inst, on2["seq"], w2.list_seq)
+
+
+@case("version 2: SUBSCRIBE SNAPSHOT gives the list at seq S, then events from S+1")
+def _():
+    held = [connect() for _ in range(3)]
+    for i, c in enumerate(held):
+        c.hello(id=uid("snap%d" % i), interval_ms=100, timeout_ms=300)
+    rid = next(_ids)
+    w = watcher_v2(request_id=rid, flags=SNAPSHOT)
+    _, entries = w.list(request_id=rid, send=False)
+    ids = {e["id"] for e in entries}
+    check(all(c.welcome["id"] in ids for c in held), "snapshot %s lacks a held client", sorted(ids))
+    x = uid("after-snap")
+    c = connect()
+    c.hello(id=x, interval_ms=100, timeout_ms=300)
+    ev = wait_event(w, x, ONLINE)
+    check(w.seen[0]["seq"] == w.list_seq + 1, "first EVENT after the snapshot has seq %d, snapshot seq %d",
+          w.seen[0]["seq"], w.list_seq)
+    for h in held + [c, w]:
+        h.bye()
+    return "%d online at seq %d; next event seq %d" % (len(entries), w.list_seq, ev["seq"])
+
+
+@case("version 2: SUBSCRIBE RESUME replays after a seq; another instance gets a gap")
+def _():
+    w = watcher_v2()
+    w.list(request_id=next(_ids))
+    x = uid("resume")
+    c = connect()
+    c.hello(id=x, interval_ms=100, timeout_ms=300)
+    on = wait_event(w, x, ONLINE)
+    c.bye()
+    off = wait_event(w, x, OFFLINE)
+    inst = w.welcome["instance"]
+    r = watcher_v2(flags=RESUME, instance=inst, after_seq=on["seq"] - 1)
+    got = [r.event()]
+    while got[-1]["seq"] < off["seq"]:
+        got.append(r.event())
+    check((got[0]["seq"], got[0]["kind"], got[0]["id"]) == (on["seq"], ONLINE, x), "replay began with %s",
+          describe(got[0]))
+    check([e["seq"] for e in got] == list(range(on["seq"], off["seq"] + 1)), "replay skipped or doubled: %s",
+          [describe(e) for e in got])
+    g = watcher_v2(flags=RESUME, instance=inst ^ 1, after_seq=on["seq"])
+    gap = g.event()
+    check(gap["kind"] == GAP and gap["seq"] >= off["seq"] and gap["id"] == "",
+          "resuming another instance gave %s, expected a gap up to at least %d", describe(gap), off["seq"])
+    for h in (w, r, g):
+        h.bye()
+    return "replayed from seq %d; another instance: gap up to %d" % (on["seq"], gap["seq"])
+
+
 @case("EOF, incomplete frame and RST go offline")
 def _():
     w, out = watcher(), []
@@ -620,7 +713,7 @@ def malformed_case(name, err, frame):
 
 def register_malformed():
     _, invalid = load_vectors()
-    for name, err, frame in invalid:
+    for name, err, frame, _ in invalid:
         CASES.append(("malformed " + name, malformed_case(name, err, frame)))
     over = struct.pack(">IB", 65537, DATA) + bytes(65537)
     CASES.append(("malformed DATA over max_data (65537)", malformed_case("data_65537", "too_large", over)))

@@ -48,7 +48,8 @@ TEST(DecoderLimits, CheckedFromTheHeaderAlone) {
   EXPECT_EQ(header_error(8, 0x03), std::nullopt);
   EXPECT_EQ(header_error(13, 0x01), ErrorCode::malformed);
   EXPECT_EQ(header_error(4097, 0x01), ErrorCode::too_large);
-  EXPECT_EQ(header_error(1, 0x0A), ErrorCode::too_large);
+  EXPECT_EQ(header_error(22, 0x0A), ErrorCode::too_large);
+  EXPECT_EQ(header_error(21, 0x0A), std::nullopt);
   EXPECT_EQ(header_error(0xFFFFFFFF, 0x05), ErrorCode::too_large);
   EXPECT_EQ(header_error((1U << 20U) + 1, 0x09), ErrorCode::too_large);
   EXPECT_EQ(header_error(101, 0x05, 100), ErrorCode::too_large);
@@ -62,7 +63,7 @@ TEST(DecoderLimits, LengthRangesMatchTheSpec) {
   const auto range = [](int type) { return length_range(static_cast<std::uint8_t>(type), FrameLimits{777}); };
   const std::vector<std::pair<std::uint32_t, std::uint32_t>> want = {{14, 4096},      {20, 1024}, {8, 8},    {8, 8},
                                                                      {0, 777},        {3, 1024},  {4, 1024}, {4, 4},
-                                                                     {11, 1U << 20U}, {0, 0},     {22, 4096}};
+                                                                     {11, 1U << 20U}, {0, 21},    {22, 4096}};
   for (int type = 1; type <= 11; ++type) {
     ASSERT_TRUE(range(type)) << type;
     EXPECT_EQ(range(type)->min, want[type - 1].first) << type;
@@ -284,7 +285,7 @@ TEST(ParseHello, RejectsUnknownFlagsAndVersions) {
     h.flags = flags;
     EXPECT_EQ(hello_error(hello_payload(h)), ErrorCode::malformed) << int{flags};
   }
-  for (const std::uint8_t version : {0, 2, 255}) {
+  for (const std::uint8_t version : {0, 3, 255}) {
     Hello h;
     h.version = version;
     EXPECT_EQ(hello_error(hello_payload(h)), ErrorCode::unsupported_version) << int{version};
@@ -311,16 +312,85 @@ TEST(Codec, ListReplySizeMatchesEncodedSize) {
   m.online = 2;
   m.entries = {{"a", "127.0.0.1:1", 1, 2, 3, 4, 5, {{"room", "lab"}}}, {"bb", "[::1]:2", 6, 7, 8, 9, 10, {}}};
   std::string frame;
-  encode(m, frame);
+  encode(m, 1, frame);
   EXPECT_EQ(frame.size(), kHeaderSize + 11 + encoded_size(m.entries[0]) + encoded_size(m.entries[1]));
   ParseError err;
   const ByteVec p(frame.begin() + kHeaderSize, frame.end());
-  const auto parsed = parse_list_reply(Bytes(p), err);
+  const auto parsed = parse_list_reply(Bytes(p), 1, err);
   ASSERT_TRUE(parsed) << err.message;
   ASSERT_EQ(parsed->entries.size(), 2U);
   EXPECT_EQ(parsed->entries[0].labels, m.entries[0].labels);
   EXPECT_EQ(parsed->entries[1].remote, "[::1]:2");
   EXPECT_EQ(parsed->entries[1].timeout_ms, 10U);
+}
+
+TEST(Version2, BothVersionsOfHelloAreAccepted) {
+  for (const std::uint8_t version : {kMinVersion, kVersion}) {
+    Hello h;
+    h.version = version;
+    ParseError err;
+    const auto parsed = parse_hello(Bytes(hello_payload(h)), err);
+    ASSERT_TRUE(parsed) << err.message;
+    EXPECT_EQ(parsed->version, version);
+  }
+}
+
+TEST(Version2, WelcomeCarriesTheInstanceOnlyFromVersion2) {
+  Welcome w;
+  w.session = 7;
+  w.id = "a";
+  w.instance = 0xFEEDULL;
+  for (const std::uint8_t version : {std::uint8_t{1}, std::uint8_t{2}}) {
+    w.version = version;
+    std::string frame;
+    encode(w, frame);
+    ParseError err;
+    const ByteVec p(frame.begin() + kHeaderSize, frame.end());
+    const auto parsed = parse_welcome(Bytes(p), err);
+    ASSERT_TRUE(parsed) << err.message;
+    EXPECT_EQ(parsed->instance, version == 2 ? 0xFEEDULL : 0U);
+    EXPECT_EQ(p.size(), version == 2 ? 29U : 21U);
+  }
+}
+
+TEST(Version2, EventAndListReplyLayoutsDependOnTheVersion) {
+  Event e{9, EventKind::gap, Reason::none, 1, "", "", 42};
+  std::string v1;
+  std::string v2;
+  encode(e, 1, v1);
+  encode(e, 2, v2);
+  EXPECT_EQ(v2.size(), v1.size() + 8);
+  ParseError err;
+  const ByteVec p2(v2.begin() + kHeaderSize, v2.end());
+  EXPECT_FALSE(parse_event(Bytes(p2), 1, err)) << "a version 1 reader must see the trailing bytes";
+  const auto parsed = parse_event(Bytes(p2), 2, err);
+  ASSERT_TRUE(parsed) << err.message;
+  EXPECT_EQ(parsed->kind, EventKind::gap);
+  EXPECT_EQ(parsed->instance, 42U);
+  const ByteVec p1(v1.begin() + kHeaderSize, v1.end());
+  EXPECT_FALSE(parse_event(Bytes(p1), 2, err)) << "a version 2 reader must see the missing instance";
+}
+
+TEST(Version2, SubscribeIsEmptyOrComplete) {
+  ParseError err;
+  const auto empty = parse_subscribe(Bytes(), err);
+  ASSERT_TRUE(empty);
+  EXPECT_EQ(empty->flags, 0);
+  Subscribe s{5, kSubscribeSnapshot | kSubscribeResume, 77, 1000};
+  std::string frame;
+  encode(s, frame);
+  const ByteVec p(frame.begin() + kHeaderSize, frame.end());
+  const auto parsed = parse_subscribe(Bytes(p), err);
+  ASSERT_TRUE(parsed) << err.message;
+  EXPECT_EQ(parsed->request_id, 5U);
+  EXPECT_EQ(parsed->instance, 77U);
+  EXPECT_EQ(parsed->after_seq, 1000U);
+  EXPECT_FALSE(parse_subscribe(Bytes(p).first(p.size() - 1), err));
+  EXPECT_EQ(err.code, ErrorCode::malformed);
+  ByteVec bad_flags = p;
+  bad_flags[4] = 0x80;
+  EXPECT_FALSE(parse_subscribe(Bytes(bad_flags), err));
+  EXPECT_NE(err.message.find("flag"), std::string::npos) << err.message;
 }
 
 }  // namespace
