@@ -87,6 +87,8 @@ ServerOptions to_options(const ServeArgs& a) {
   o.max_bye = a.max_bye;
   o.max_connections = a.max_connections;
   o.max_connections_per_address = a.max_per_address;
+  o.max_outbound = a.max_outbound;
+  o.event_buffer = a.event_buffer;
   o.tcp_keepalive = !a.no_keepalive;
   o.tls = a.tls;
   if (!a.auth_secret_file.empty()) {
@@ -139,6 +141,13 @@ void add_serve_options(CLI::App& cmd_ref, ServeArgs& args_ref) {
       ->check(CLI::Range(0, 100'000'000))
       ->capture_default_str();
   cmd->add_flag("--no-keepalive", args->no_keepalive, "do not set TCP keepalive / TCP_USER_TIMEOUT");
+  cmd->add_option("--max-outbound", args->max_outbound,
+                  "unsent bytes a peer may hold before it is closed as a slow consumer (at least 65536)")
+      ->capture_default_str();
+  cmd->add_option("--event-buffer", args->event_buffer,
+                  "presence events kept for subscribers that fall behind or resume (16..10000000); one further "
+                  "behind gets a gap")
+      ->capture_default_str();
   cmd->add_option("--tls-cert", args->tls.cert_file, "serve TLS with this certificate chain (PEM); with --tls-key");
   cmd->add_option("--tls-key", args->tls.key_file, "private key (PEM) of --tls-cert");
   cmd->add_option("--tls-client-ca", args->tls.client_ca_file,

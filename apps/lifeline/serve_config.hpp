@@ -31,6 +31,8 @@ struct ServeArgs {
   std::uint32_t max_bye = 1024;
   std::size_t max_connections = 0;
   std::size_t max_per_address = 0;
+  std::size_t max_outbound = std::size_t{4} << 20U;
+  std::size_t event_buffer = 4096;
   bool no_keepalive = false;
   ServerTlsOptions tls;
   std::string auth_secret_file;

@@ -36,8 +36,11 @@ struct OnlineClient {
   std::vector<Label> labels;
 };
 
-/// One presence change. `seq` is server-wide and strictly increasing; there is
-/// exactly one event per transition.
+/// One presence change. `seq` is server-wide and strictly increasing within
+/// one server run (`instance`); there is exactly one event per transition. A
+/// reader that fell behind the server's replay buffer gets one event of kind
+/// `gap` instead of what it missed: every event up to and including its `seq`
+/// is lost to that reader (id and remote are empty).
 struct PresenceEvent {
   std::uint64_t seq = 0;
   EventKind kind = EventKind::online;
@@ -46,6 +49,15 @@ struct PresenceEvent {
   std::string id;
   std::string remote;
   std::uint64_t session = 0;
+  std::uint64_t instance = 0;  ///< the server run that numbered it
+};
+
+/// The online list as of one point of the event stream: every event up to
+/// `seq` is reflected in it, none after.
+struct PresenceSnapshot {
+  std::uint64_t instance = 0;
+  std::uint64_t seq = 0;
+  std::vector<OnlineClient> clients;  ///< sorted by id
 };
 
 }  // namespace lifeline

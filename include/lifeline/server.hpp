@@ -2,11 +2,12 @@
 /// lifeline::Server: accepts clients, runs the heartbeat, keeps the online list.
 ///
 /// Threading: the server runs N I/O threads ("shards"), each with its own
-/// event loop, sessions and timing wheel. Every public member function is
-/// thread-safe and may be called from any thread, including from inside a
-/// callback (stop() from a callback returns without waiting for the calling
-/// thread itself, which ends when the callback returns). Callbacks run on an
-/// I/O thread and must not block. The destructor must not run on an I/O thread.
+/// event loop, sessions and timing wheel, and one event thread that runs the
+/// presence-event handlers. Every public member function is thread-safe and
+/// may be called from any thread, including from inside a handler (stop()
+/// from a handler returns without waiting for the calling thread itself,
+/// which ends when the handler returns). Data handlers run on an I/O thread
+/// and must not block. The destructor must not run on a thread of the server.
 
 #include <chrono>
 #include <cstdint>
@@ -61,6 +62,10 @@ struct ServerOptions {
   std::size_t max_connections = 0;
   /// Per source address; counts every connection, handshake or not.
   std::size_t max_connections_per_address = 0;
+  /// Presence events kept in memory for readers that fall behind or resume
+  /// (SUBSCRIBE with a resume point, subscribe() after a seq); a reader
+  /// further behind gets a `gap` event instead. About 150 bytes each.
+  std::size_t event_buffer = 4096;
   /// Set SO_KEEPALIVE and TCP_USER_TIMEOUT from each session's heartbeat.
   bool tcp_keepalive = true;
   /// Token authentication (lifeline/token.hpp): with secrets set, every HELLO
@@ -90,23 +95,42 @@ class Server {
   /// Binds every listen address and starts the I/O threads. Throws
   /// std::system_error naming the address if one cannot be bound.
   void start();
-  /// Sends BYE(reason) to every client, closes every connection and joins the
-  /// threads. Idempotent; returns once all threads have stopped.
+  /// Sends BYE(reason) to every client, and once every resulting offline
+  /// event has reached every subscriber (SUBSCRIBE sessions and handlers),
+  /// closes the rest and joins the threads. Idempotent; returns once all
+  /// threads have stopped (but the calling one, from a handler).
   void stop(Reason reason = Reason::shutdown);
   bool running() const;
 
   /// Bound ports, in the order of ServerOptions::listen (valid after start()).
   std::vector<std::uint16_t> ports() const;
 
-  /// Presence events (online, offline with reason, takeover), in sequence order,
-  /// one at a time. Returns a token for unsubscribe(). Must not be called from inside a handler.
+  /// Presence events (online, offline with reason, takeover) from now on, in
+  /// sequence order, one at a time, on the server's event thread: never on an
+  /// I/O thread and never under a lock, so a handler may call any member
+  /// function, subscribe(), unsubscribe() and stop() included. It should not
+  /// block for long: handlers share the thread. A handler that falls more than
+  /// `event_buffer` events behind gets one `gap` event in place of what it
+  /// missed. Returns a token for unsubscribe().
   std::uint64_t subscribe(EventHandler handler);
+  /// The same, from just after `after_seq` of the run `instance` (both from an
+  /// event or a snapshot() seen before): exactly the events after it, or, when
+  /// this run no longer has them (too old, or another run's), first a `gap`
+  /// event, then the events from now on.
+  std::uint64_t subscribe(EventHandler handler, std::uint64_t instance, std::uint64_t after_seq);
+  /// Never waits for a handler: after it returns, the handler is not called
+  /// again, but for a call already running on the event thread.
   void unsubscribe(std::uint64_t token);
   /// Application DATA from clients, on the I/O thread of the sending client. Set before start().
   void on_data(DataHandler handler);
 
   /// The online list at this moment (sorted by id), its size, one entry.
   std::vector<OnlineClient> online() const;
+  /// The online list with the seq of the last event it reflects: a reader that
+  /// takes it and then subscribe(handler, instance, seq) misses and doubles nothing.
+  PresenceSnapshot snapshot() const;
+  /// This server run's id, random, in every event and snapshot (never 0).
+  std::uint64_t instance() const;
   std::size_t online_count() const;
   std::optional<OnlineClient> find(std::string_view id) const;
 

@@ -3,25 +3,6 @@
 #include <algorithm>
 
 namespace lifeline::detail {
-namespace {
-// The registry this thread is delivering for, so an event raised from inside
-// one of its sinks is queued and delivered by the outer loop instead of
-// re-entering. Per registry: a sink may cause events on another registry.
-thread_local const Registry* t_delivering = nullptr;
-
-// Marks this thread as delivering for `r`, restoring the previous mark on
-// scope exit even if a sink throws.
-class DeliveringMark {
- public:
-  explicit DeliveringMark(const Registry* r) : previous_(t_delivering) { t_delivering = r; }
-  DeliveringMark(const DeliveringMark&) = delete;
-  DeliveringMark& operator=(const DeliveringMark&) = delete;
-  ~DeliveringMark() { t_delivering = previous_; }
-
- private:
-  const Registry* previous_;
-};
-}  // namespace
 
 Registry::ClaimResult Registry::claim(Registration r, DuplicatePolicy policy) {
   ClaimResult result;
@@ -44,7 +25,7 @@ Registry::ClaimResult Registry::claim(Registration r, DuplicatePolicy policy) {
     }
     result.accepted = true;
   }
-  deliver();
+  log_.notify();
   return result;
 }
 
@@ -59,13 +40,12 @@ bool Registry::release(std::string_view id, std::uint64_t session, Reason reason
     online_.erase(it);
     count_.store(online_.size(), std::memory_order_relaxed);
   }
-  deliver();
+  log_.notify();
   return true;
 }
 
 void Registry::push_event(EventKind kind, Reason reason, const Registration& reg) {
-  pending_.push_back(
-      PresenceEvent{++seq_, kind, reason, std::chrono::system_clock::now(), reg.id, reg.remote, reg.session});
+  log_.append(PresenceEvent{0, kind, reason, std::chrono::system_clock::now(), reg.id, reg.remote, reg.session, 0});
 }
 
 OnlineClient Registry::view(const Entry& e) {
@@ -90,6 +70,16 @@ OnlineClient Registry::view(const Entry& e) {
 
 std::vector<OnlineClient> Registry::snapshot() const {
   const std::lock_guard lock(mu_);
+  return sorted_view();
+}
+
+PresenceSnapshot Registry::stamped_snapshot() const {
+  const std::lock_guard lock(mu_);
+  // Events are appended under mu_ too, so the list and the seq agree.
+  return PresenceSnapshot{log_.instance(), log_.last_seq(), sorted_view()};
+}
+
+std::vector<OnlineClient> Registry::sorted_view() const {
   std::vector<OnlineClient> out;
   out.reserve(online_.size());
   for (const auto& [id, e] : online_) {
@@ -115,52 +105,6 @@ std::optional<SessionAddress> Registry::address_of(std::string_view id) const {
     return std::nullopt;
   }
   return SessionAddress{it->second.reg.shard, it->second.reg.session};
-}
-
-std::uint64_t Registry::subscribe(Sink sink) {
-  const std::lock_guard lock(deliver_mu_);
-  const auto token = next_token_++;
-  sinks_.emplace(token, std::move(sink));
-  return token;
-}
-
-void Registry::unsubscribe(std::uint64_t token) {
-  const std::lock_guard lock(deliver_mu_);
-  sinks_.erase(token);
-}
-
-void Registry::deliver() {
-  if (t_delivering == this) {
-    return;  // the loop below, further up this thread's stack, will deliver it
-  }
-  for (;;) {
-    std::unique_lock delivering(deliver_mu_, std::try_to_lock);
-    if (!delivering) {
-      return;  // another thread is delivering and re-checks the queue before it leaves
-    }
-    {
-      const DeliveringMark mark(this);
-      for (;;) {
-        PresenceEvent ev;
-        {
-          const std::lock_guard lock(mu_);
-          if (pending_.empty()) {
-            break;
-          }
-          ev = std::move(pending_.front());
-          pending_.pop_front();
-        }
-        for (auto& [token, sink] : sinks_) {
-          sink(ev);
-        }
-      }
-    }
-    delivering.unlock();
-    const std::lock_guard lock(mu_);
-    if (pending_.empty()) {
-      return;
-    }
-  }
 }
 
 }  // namespace lifeline::detail

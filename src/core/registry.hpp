@@ -1,13 +1,10 @@
 #pragma once
 // The presence registry: the one place that knows which id is online on which
-// session, and the source of numbered presence events. Thread-safe: every I/O
-// thread claims and releases here; any thread may read a snapshot.
+// session, and the writer of the presence event log. Thread-safe: every I/O
+// thread claims and releases here; any thread may read a snapshot or the log.
 
 #include <atomic>
 #include <cstdint>
-#include <deque>
-#include <functional>
-#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -16,6 +13,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "event_log.hpp"
 #include "lifeline/presence.hpp"
 
 namespace lifeline::detail {
@@ -48,7 +46,9 @@ struct SessionAddress {
 
 class Registry {
  public:
-  using Sink = std::function<void(const PresenceEvent&)>;
+  /// `instance` names this server run in every event; the log keeps the
+  /// newest `event_buffer` events for readers that resume.
+  Registry(std::uint64_t instance, std::size_t event_buffer) : log_(instance, event_buffer) {}
 
   struct ClaimResult {
     bool accepted = false;
@@ -66,15 +66,15 @@ class Registry {
 
   std::size_t count() const { return count_.load(std::memory_order_relaxed); }
   std::vector<OnlineClient> snapshot() const;
+  /// The list and the seq it reflects, taken together.
+  PresenceSnapshot stamped_snapshot() const;
   std::optional<OnlineClient> find(std::string_view id) const;
   std::optional<SessionAddress> address_of(std::string_view id) const;
 
-  /// Sinks are called in `seq` order, one at a time, on the thread that caused
-  /// the event (or one delivering on its behalf). A sink may read the registry
-  /// and cause further events; it must not block, and must not call
-  /// subscribe() or unsubscribe() (delivery holds the lock they take).
-  std::uint64_t subscribe(Sink sink);
-  void unsubscribe(std::uint64_t token);
+  /// Every claim and release appends to this log (under the registry's
+  /// lock, so seqs follow the order of the changes) and then wakes its readers.
+  EventLog& log() { return log_; }
+  const EventLog& log() const { return log_; }
 
  private:
   struct Entry {
@@ -82,18 +82,13 @@ class Registry {
     std::chrono::system_clock::time_point since;
   };
   static OnlineClient view(const Entry& e);
+  std::vector<OnlineClient> sorted_view() const;                            // mu_ held
   void push_event(EventKind kind, Reason reason, const Registration& reg);  // mu_ held
-  void deliver();
 
   mutable std::mutex mu_;
   std::unordered_map<std::string, Entry> online_;
-  std::deque<PresenceEvent> pending_;
-  std::uint64_t seq_ = 0;
   std::atomic<std::size_t> count_{0};
-
-  std::mutex deliver_mu_;  // serializes delivery; sinks_ is guarded by it
-  std::map<std::uint64_t, Sink> sinks_;
-  std::uint64_t next_token_ = 1;
+  EventLog log_;
 };
 
 }  // namespace lifeline::detail

@@ -224,6 +224,9 @@ void Connection::flush() {
     shutdown_pending_ = false;
     shut_write();
   }
+  if (state_ == State::open) {
+    handler_.on_drained();
+  }
 }
 
 void Connection::close(Drain drain, std::string_view final_frame) {

@@ -44,6 +44,8 @@ class ConnectionHandler {
   /// More than `limit` bytes were queued for a peer that does not read; the
   /// queue has been dropped. The handler must close.
   virtual void on_overflow(std::size_t limit) = 0;
+  /// Everything queued has been sent (after send() had to queue some).
+  virtual void on_drained() = 0;
 
  protected:
   ~ConnectionHandler() = default;
@@ -97,6 +99,8 @@ class Connection {
   /// An errno from on_eof() as text (EPROTO: OpenSSL's reason).
   std::string error_text(int err) const;
 
+  /// Bytes queued, not yet taken by the kernel.
+  std::size_t unsent() const { return out_.size(); }
   State state() const { return state_; }
   bool open() const { return state_ == State::open; }
   std::uint64_t number() const { return number_; }

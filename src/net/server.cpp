@@ -7,10 +7,12 @@
 #include <cerrno>
 #include <functional>
 #include <future>
+#include <random>
 #include <stdexcept>
 #include <system_error>
 
 #include "address.hpp"
+#include "event_dispatcher.hpp"
 #include "lifeline/log.hpp"
 #include "server_context.hpp"
 #include "shard.hpp"
@@ -30,6 +32,17 @@ Fd listen_on(const std::string& text) {
     throw std::system_error(errno, std::generic_category(), "cannot listen on " + text);
   }
   return fd;
+}
+
+// A server run's id: random, so a reader can tell a restarted server from the
+// one whose seqs it holds; never 0, which version 1 frames imply.
+std::uint64_t new_instance_id() {
+  std::random_device rd;
+  std::uint64_t id = 0;
+  while (id == 0) {
+    id = (std::uint64_t{rd()} << 32U) | rd();
+  }
+  return id;
 }
 
 // The address a listening socket is bound to (port 0 resolved).
@@ -77,6 +90,9 @@ std::string ServerOptions::validate() const {
   if (max_outbound < 65536) {
     return "max-outbound must be at least 64 KiB";
   }
+  if (event_buffer < 16 || event_buffer > 10'000'000) {
+    return "event-buffer must be 16..10000000 events";
+  }
   if (tls.enabled() != !tls.key_file.empty()) {
     return "tls-cert and tls-key go together";
   }
@@ -92,9 +108,10 @@ std::string ServerOptions::validate() const {
 }
 
 struct Server::Impl {
-  explicit Impl(ServerOptions o) : ctx(std::move(o)) {}
+  explicit Impl(ServerOptions o) : ctx(std::move(o), new_instance_id()), events(ctx.registry.log()) {}
 
   detail::ServerContext ctx;
+  detail::EventDispatcher events;  // runs subscribe() handlers
   std::vector<std::uint16_t> ports;
   std::mutex mu;  // start/stop
   bool started = false;
@@ -155,11 +172,12 @@ void Server::start() {
 
 void Server::stop(Reason reason) {
   auto& ctx = impl_->ctx;
-  const bool on_io_thread =
+  const bool on_server_thread =
+      impl_->events.on_this_thread() ||
       std::any_of(ctx.shards.begin(), ctx.shards.end(), [](const auto& s) { return s->on_this_thread(); });
-  // From a handler, a stop already under way on another I/O thread may be
+  // From a handler, a stop already under way on another thread may be
   // waiting for this very thread: return instead of queueing behind it.
-  if (impl_->stop_requested.exchange(true) && on_io_thread) {
+  if (impl_->stop_requested.exchange(true) && on_server_thread) {
     return;
   }
   const std::lock_guard lock(impl_->mu);
@@ -183,14 +201,20 @@ void Server::stop(Reason reason) {
     });
     done.get_future().wait();
   };
-  // Stop accepting first, then say BYE to everyone, each shard on its own thread.
+  // Stop accepting first. Then every client gets BYE and goes offline, each
+  // shard on its own thread; once all have, every offline event is in the
+  // log, so a subscriber is sent all of them before its own BYE.
   on_shard(*ctx.shards[0], [&] { ctx.shards[0]->close_listeners(); });
+  for (auto& shard : ctx.shards) {
+    on_shard(*shard, [&] { shard->close_clients(reason); });
+  }
   for (auto& shard : ctx.shards) {
     on_shard(*shard, [&] { shard->close_all(reason); });
   }
   for (auto& shard : ctx.shards) {
     shard->join();  // skips the calling thread's own shard; the destructor reaps it
   }
+  impl_->events.drain();  // handlers get every event; from a handler, the thread ends after it
   logger()->info("server stopped");
 }
 
@@ -204,8 +228,20 @@ std::vector<std::uint16_t> Server::ports() const {
   return impl_->ports;
 }
 
-std::uint64_t Server::subscribe(EventHandler handler) { return impl_->ctx.registry.subscribe(std::move(handler)); }
-void Server::unsubscribe(std::uint64_t token) { impl_->ctx.registry.unsubscribe(token); }
+std::uint64_t Server::subscribe(EventHandler handler) {
+  return impl_->events.add(std::move(handler), impl_->ctx.registry.log().last_seq(), std::nullopt);
+}
+
+std::uint64_t Server::subscribe(EventHandler handler, std::uint64_t instance, std::uint64_t after_seq) {
+  const auto& log = impl_->ctx.registry.log();
+  const auto from = log.resume_point(instance, after_seq);
+  return impl_->events.add(std::move(handler), from.cursor,
+                           from.gap ? std::optional(log.gap_marker(from.cursor)) : std::nullopt);
+}
+
+void Server::unsubscribe(std::uint64_t token) { impl_->events.remove(token); }
+PresenceSnapshot Server::snapshot() const { return impl_->ctx.registry.stamped_snapshot(); }
+std::uint64_t Server::instance() const { return impl_->ctx.registry.log().instance(); }
 void Server::on_data(DataHandler handler) { impl_->ctx.on_data = std::move(handler); }
 
 std::vector<OnlineClient> Server::online() const { return impl_->ctx.registry.snapshot(); }

@@ -16,13 +16,13 @@ namespace lifeline::detail {
 class Shard;
 
 struct ServerContext {
-  explicit ServerContext(ServerOptions opts)
+  ServerContext(ServerOptions opts, std::uint64_t instance)
       : options(std::move(opts)),
         limits(options.max_connections, options.max_connections_per_address),
         frame_limits{options.max_data, options.max_hello, options.max_bye},
         tls(options.tls.enabled() ? std::make_unique<TlsContext>(options.tls) : nullptr),
-        verifier(options.auth_secrets.empty() ? nullptr : std::make_unique<auth::TokenVerifier>(options.auth_secrets)) {
-  }
+        verifier(options.auth_secrets.empty() ? nullptr : std::make_unique<auth::TokenVerifier>(options.auth_secrets)),
+        registry(instance, options.event_buffer) {}
   ServerOptions options;
   ConnectionLimits limits;
   proto::FrameLimits frame_limits;                // what each session's decoder accepts

@@ -16,8 +16,10 @@
 //   end_with_error(code, message, why)  ERROR, then drain (docs/architecture.md "Closing")
 //   end_with_bye(reason, text)          BYE, then drain (close at once on shutdown)
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -60,8 +62,14 @@ class Session final : public ConnectionHandler {
   void end_with_bye(Reason reason, std::string_view text);
 
   void send_data(std::string_view payload);
-  void send_event(const PresenceEvent& ev);  // session_events.cpp
   void send(std::string_view frame);
+  /// SUBSCRIBE sessions (session_events.cpp): sends the events waiting in the
+  /// log, while less than the subscriber limit is unsent, or all of them with
+  /// `everything` (at shutdown, before the BYE).
+  void pump_events(bool everything = false);
+  bool subscribed() const { return watch_ != 0; }
+  /// Holds an id in the registry: an online client, not an observer.
+  bool holds_id() const { return registered_; }
 
   std::uint64_t number() const { return conn_.number(); }
   const std::string& peer() const { return conn_.peer(); }
@@ -75,6 +83,7 @@ class Session final : public ConnectionHandler {
   void on_eof(int err) override;
   void on_failed(Reason reason, std::string cause) override;
   void on_overflow(std::size_t limit) override;
+  void on_drained() override;
 
   // The three deadlines of the session's wheel entry (session.cpp).
   std::optional<Clock::time_point> check_handshake_deadline(Clock::time_point now);
@@ -88,14 +97,15 @@ class Session final : public ConnectionHandler {
   std::optional<proto::ParseError> screen_frame_type(proto::FrameType type) const;
   bool on_frame(const proto::Frame& f);
   bool on_hello(proto::Bytes payload);
-  void on_list(std::uint32_t request_id);
+  /// LIST_REPLY frames for `snapshot` (a LIST, or SUBSCRIBE with SNAPSHOT).
+  void send_list(std::uint32_t request_id, const PresenceSnapshot& snapshot);
   /// At HELLO: binds the id to the client certificate and the token; false
   /// once answered ERROR unauthorized.
   bool bind_identity(std::string& id, const std::string& token, std::vector<proto::Label>& labels);
 
-  // SUBSCRIBE (session_events.cpp): kept apart, since the registry's event
-  // delivery is being replaced.
-  void on_subscribe();
+  // SUBSCRIBE (session_events.cpp): this session as a reader of the event log.
+  void on_subscribe(proto::Bytes payload);
+  void send_event(const PresenceEvent& ev);
   void unsubscribe_events();
 
   proto::TimestampFrame ping_frame(Clock::time_point now);  // a PING stamped `now`; records it as the last PING
@@ -114,8 +124,13 @@ class Session final : public ConnectionHandler {
   Clock::time_point handshake_deadline_;
   Clock::time_point last_tx_;
   Clock::time_point last_ping_;
-  SessionStats stats_;  // the heartbeat's one store lands here, inside the session
-  std::uint64_t subscription_ = 0;
+  SessionStats stats_;                         // the heartbeat's one store lands here, inside the session
+  std::uint8_t version_ = proto::kMinVersion;  // negotiated at HELLO
+  // A SUBSCRIBE session reads the event log from its own cursor; the log
+  // wakes it through a post, coalesced by pump_posted_.
+  std::uint64_t watch_ = 0;  // the log's watch token, 0 = not subscribed
+  std::uint64_t cursor_ = 0;
+  std::shared_ptr<std::atomic<bool>> pump_posted_;
   proto::FrameDecoder decoder_;
   std::string id_;
   Connection conn_;  // last: destroyed first, it gives back the connection count

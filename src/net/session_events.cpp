@@ -1,25 +1,95 @@
-// SUBSCRIBE: a session's feed of presence events (docs/protocol.md). Kept in
-// this one file, apart from the rest of the protocol session, because the
-// registry's event delivery is being replaced (a sequenced event log read
-// through cursors): on_subscribe, send_event and unsubscribe_events are all
-// that touches it.
+// SUBSCRIBE: a session as a reader of the presence event log (docs/protocol.md
+// SUBSCRIBE and EVENT; docs/architecture.md "The presence event log"). The log
+// only wakes the session through a post to its shard; the session reads from
+// its own cursor, and only while its output is small, so a subscriber that
+// reads slowly holds at most that output and the log's ring, and falls into a
+// gap instead of growing the server.
 
+#include <spdlog/spdlog.h>
+
+#include "lifeline/log.hpp"
 #include "server_context.hpp"
 #include "session.hpp"
 #include "shard.hpp"
 
 namespace lifeline::detail {
+namespace {
+// Events encoded per read of the log: small enough to check the output limit often.
+constexpr std::size_t kPumpBatch = 64;
+// A subscriber is sent events only while less than this is unsent.
+constexpr std::size_t kSubscriberOutput = std::size_t{256} * 1024;
+}  // namespace
 
-void Session::on_subscribe() {
-  if (subscription_ != 0) {
+void Session::on_subscribe(proto::Bytes payload) {
+  proto::ParseError err;
+  const auto sub = proto::parse_subscribe(payload, err);
+  if (!sub || (version_ < 2 && !payload.empty())) {
+    end_with_error(proto::ErrorCode::malformed, sub ? "SUBSCRIBE with a payload needs protocol version 2" : err.message,
+                   Reason::protocol);
     return;
   }
-  // Events arrive on whatever thread caused them; hop to this session's thread.
-  // Posts to one shard run in order, so the subscriber sees seq order.
-  subscription_ = shard_.ctx().registry.subscribe([shard = &shard_, no = number()](const PresenceEvent& ev) {
-    shard->with_session(no, [ev](Session& s) { s.send_event(ev); });
+  if (subscribed()) {
+    return;  // subscribing twice is harmless
+  }
+  auto& registry = shard_.ctx().registry;
+  const auto& log = registry.log();
+  cursor_ = log.last_seq();  // live events from now on, unless asked otherwise
+  bool need_snapshot = (sub->flags & proto::kSubscribeSnapshot) != 0;
+  if ((sub->flags & proto::kSubscribeResume) != 0) {
+    const auto from = log.resume_point(sub->instance, sub->after_seq);
+    cursor_ = from.cursor;
+    need_snapshot = need_snapshot && from.gap;
+    if (from.gap) {
+      send_event(log.gap_marker(from.cursor));
+    }
+  }
+  if (need_snapshot) {
+    auto snapshot = registry.stamped_snapshot();
+    cursor_ = snapshot.seq;
+    send_list(sub->request_id, snapshot);
+  }
+  pump_posted_ = std::make_shared<std::atomic<bool>>(false);
+  watch_ = registry.log().watch([shard = &shard_, no = number(), posted = pump_posted_] {
+    // One pump in flight per session however many events arrive meanwhile.
+    if (!posted->exchange(true)) {
+      shard->with_session(no, [](Session& s) { s.pump_events(); });
+    }
   });
+  pump_events();  // events appended before the watch began
 }
+
+void Session::pump_events(bool everything) {
+  if (!subscribed() || ended()) {
+    return;
+  }
+  pump_posted_->store(false);
+  const auto& log = shard_.ctx().registry.log();
+  const auto limit = std::min(kSubscriberOutput, shard_.ctx().options.max_outbound / 4);
+  std::vector<PresenceEvent> batch;
+  // Stops while output is queued: on_drained() calls again once the socket has taken it.
+  while (everything || conn_.unsent() < limit) {
+    batch.clear();
+    cursor_ = log.read_after(cursor_, kPumpBatch, batch);
+    if (batch.empty()) {
+      return;
+    }
+    for (const auto& ev : batch) {
+      if (ev.kind == EventKind::gap && version_ < 2) {
+        end_with_error(proto::ErrorCode::slow_consumer,
+                       "subscriber fell more than " + std::to_string(log.capacity()) +
+                           " events behind (event buffer) and protocol version 1 has no gap event",
+                       Reason::reset);
+        return;
+      }
+      send_event(ev);
+      if (ended()) {
+        return;
+      }
+    }
+  }
+}
+
+void Session::on_drained() { pump_events(); }
 
 void Session::send_event(const PresenceEvent& ev) {
   proto::Event e;
@@ -29,16 +99,17 @@ void Session::send_event(const PresenceEvent& ev) {
   e.at_ms = std::chrono::duration_cast<std::chrono::milliseconds>(ev.at.time_since_epoch()).count();
   e.id = ev.id;
   e.remote = ev.remote;
+  e.instance = ev.instance;
   std::string frame;
-  proto::encode(e, frame);
+  proto::encode(e, version_, frame);
   send(frame);
 }
 
 // Part of leaving the registry (session.cpp): once, on the session's end.
 void Session::unsubscribe_events() {
-  if (subscription_ != 0) {
-    shard_.ctx().registry.unsubscribe(subscription_);
-    subscription_ = 0;
+  if (subscribed()) {
+    shard_.ctx().registry.log().unwatch(watch_);
+    watch_ = 0;
   }
 }
 

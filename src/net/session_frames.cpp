@@ -84,8 +84,10 @@ bool Session::on_frame(const proto::Frame& f) {
       end(Reason::bye, bye->text.empty() ? "BYE" : "BYE: " + bye->text);
       return false;
     }
-    case FrameType::list: on_list(proto::read_u32(f.payload)); return !ended();
-    case FrameType::subscribe: on_subscribe(); return !ended();
+    case FrameType::list:
+      send_list(proto::read_u32(f.payload), shard_.ctx().registry.stamped_snapshot());
+      return !ended();
+    case FrameType::subscribe: on_subscribe(f.payload); return !ended();
     case FrameType::hello:
       end_with_error(proto::ErrorCode::handshake_required, "second HELLO on an established session", Reason::protocol);
       return false;
@@ -109,6 +111,7 @@ bool Session::on_hello(proto::Bytes payload) {
     return false;
   }
   flags_ = hello->flags;
+  version_ = hello->version;
   hb_ = negotiate(ctx.options.heartbeat, hello->interval, hello->timeout);
   ping_budget_ = PingBudget(hb_.interval);
   id_ = hello->id.empty() ? assigned_id(number()) : hello->id;
@@ -144,7 +147,14 @@ bool Session::on_hello(proto::Bytes payload) {
     logger()->info("online id={} peer={} interval={}ms timeout={}ms{}", id_, peer(), hb_.interval.count(),
                    hb_.timeout.count(), (flags_ & proto::kFlagServerPings) != 0 ? " server-pings" : "");
   }
-  proto::Welcome w{proto::kVersion, flags_, hb_.interval, hb_.timeout, number(), id_};
+  proto::Welcome w;
+  w.version = version_;  // the client's: this connection speaks it from now on
+  w.flags = flags_;
+  w.interval = hb_.interval;
+  w.timeout = hb_.timeout;
+  w.session = number();
+  w.id = id_;
+  w.instance = ctx.registry.log().instance();
   std::string frame;
   proto::encode(w, frame);
   // The first RTT probe rides in the same write as WELCOME: one syscall, and a
@@ -192,21 +202,22 @@ bool Session::bind_identity(std::string& id, const std::string& token, std::vect
   return false;
 }
 
-void Session::on_list(std::uint32_t request_id) {
-  auto& registry = shard_.ctx().registry;
-  const auto clients = registry.snapshot();
+void Session::send_list(std::uint32_t request_id, const PresenceSnapshot& snapshot) {
+  const auto& clients = snapshot.clients;
   const auto to_ms = [](std::chrono::system_clock::time_point t) {
     return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
   };
   proto::ListReply reply;
   reply.request_id = request_id;
   reply.online = static_cast<std::uint32_t>(clients.size());
+  reply.seq = snapshot.seq;
+  reply.instance = snapshot.instance;
   std::size_t bytes = 0;
   std::string frame;
   const auto flush_chunk = [&](bool last) {
     reply.last = last;
     frame.clear();
-    proto::encode(reply, frame);
+    proto::encode(reply, version_, frame);
     send(frame);
     reply.entries.clear();
     bytes = 0;

@@ -199,15 +199,31 @@ void Shard::close_listeners() {
   listeners_.clear();  // closing an fd also takes it out of the epoll set
 }
 
-void Shard::close_all(Reason reason) {
-  assert_in_loop_thread(*this);
+std::vector<Session*> Shard::live_sessions() const {
   std::vector<Session*> live;
   for (const auto& slot : slots_) {
     if (slot.session) {
       live.push_back(slot.session.get());
     }
   }
-  for (auto* s : live) {
+  return live;
+}
+
+void Shard::close_clients(Reason reason) {
+  assert_in_loop_thread(*this);
+  for (auto* s : live_sessions()) {
+    if (s->holds_id()) {
+      s->end_with_bye(reason, "server is shutting down");
+    }
+  }
+}
+
+void Shard::close_all(Reason reason) {
+  assert_in_loop_thread(*this);
+  for (auto* s : live_sessions()) {
+    // Server::stop has closed every client on every shard first: the log now
+    // holds every offline event, and a subscriber gets them before its BYE.
+    s->pump_events(true);
     // A draining session (after a kick, timeout or ERROR) waits for its peer's
     // EOF; a frozen or unreachable peer never sends one, so end it now.
     s->end_with_bye(reason, "server is shutting down");

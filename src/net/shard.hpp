@@ -16,8 +16,8 @@
 #include <vector>
 
 #include "event_loop.hpp"
-#include "timing_wheel.hpp"
 #include "session.hpp"
+#include "timing_wheel.hpp"
 
 namespace lifeline::detail {
 
@@ -76,7 +76,11 @@ class Shard {
   void forget(std::uint64_t session_no);
   /// Stops accepting (server shutdown).
   void close_listeners();
-  /// Closes every session (server shutdown).
+  /// Server shutdown, first step: BYE `reason` to every session that holds an
+  /// id (their offline events go into the log).
+  void close_clients(Reason reason);
+  /// Server shutdown, once every shard has done close_clients(): sends each
+  /// subscriber every event left in the log, then closes every session.
   void close_all(Reason reason);
   std::size_t session_count() const { return slots_.size() - free_.size(); }
 
@@ -86,6 +90,7 @@ class Shard {
     std::uint32_t gen = 0;
   };
   void on_ready(std::uint64_t tag, std::uint32_t events);
+  std::vector<Session*> live_sessions() const;
   void accept_from(std::size_t listener);
   void pause_accepting();
   std::optional<Clock::time_point> visit(std::uint64_t session_no, Clock::time_point now);
