@@ -35,7 +35,33 @@ std::string ago(std::int64_t then_ms) {
   return format_duration(std::chrono::milliseconds(std::max<std::int64_t>(0, now_ms - then_ms))) + " ago";
 }
 
-void print_list(const std::vector<proto::ListEntry>& entries, std::uint32_t online, bool json) {
+// A server run's id as JSON and text show it: 16 hex digits (a JSON number
+// would lose the low bits of a 64-bit value).
+std::string instance_text(std::uint64_t instance) {
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(instance));
+  return buf;
+}
+
+// The list from one or more LIST_REPLY frames, and the point of the event stream it reflects.
+struct ListResult {
+  std::vector<proto::ListEntry> entries;
+  std::uint32_t online = 0;
+  std::uint64_t seq = 0;
+  std::uint64_t instance = 0;
+  /// Adds one frame; true once it was the last of its reply.
+  bool add(const proto::ListReply& r) {
+    entries.insert(entries.end(), r.entries.begin(), r.entries.end());
+    online = r.online;
+    seq = r.seq;
+    instance = r.instance;
+    return r.last;
+  }
+};
+
+void print_list(const ListResult& list, bool json) {
+  const auto& entries = list.entries;
+  const auto online = list.online;
   if (json) {
     boost::json::array arr;
     for (const auto& e : entries) {
@@ -52,7 +78,11 @@ void print_list(const std::vector<proto::ListEntry>& entries, std::uint32_t onli
                                         {"timeout_ms", e.timeout_ms},
                                         {"labels", labels}});
     }
-    std::cout << boost::json::serialize(boost::json::object{{"online", online}, {"clients", arr}}) << std::endl;
+    std::cout << boost::json::serialize(boost::json::object{{"online", online},
+                                                            {"seq", list.seq},
+                                                            {"instance", instance_text(list.instance)},
+                                                            {"clients", arr}})
+              << std::endl;
     return;
   }
   std::printf("%-24s %-22s %-24s %-12s %-10s %-14s %s\n", "ID", "REMOTE", "SINCE", "LAST SEEN", "RTT", "HEARTBEAT",
@@ -78,8 +108,7 @@ void run_ls(const ToolOptions& t) {
   std::mutex mu;
   std::condition_variable cv;
   bool done = false;
-  std::vector<proto::ListEntry> entries;
-  std::uint32_t online = 0;
+  ListResult list;
   client.on_state([&client](const StateChange& c) {
     if (c.to == ClientState::online) {
       client.list(1);
@@ -87,9 +116,7 @@ void run_ls(const ToolOptions& t) {
   });
   client.on_list([&](const proto::ListReply& r) {
     const std::lock_guard lock(mu);
-    entries.insert(entries.end(), r.entries.begin(), r.entries.end());
-    online = r.online;
-    if (r.last) {
+    if (list.add(r)) {
       done = true;
       cv.notify_all();
     }
@@ -103,7 +130,7 @@ void run_ls(const ToolOptions& t) {
               << (client.last_error().empty() ? "no reply" : client.last_error()) << "\n";
     throw CLI::RuntimeError(1);
   }
-  print_list(entries, online, t.json);
+  print_list(list, t.json);
 }
 
 void print_event(const proto::Event& e, bool json) {
@@ -114,8 +141,13 @@ void print_event(const proto::Event& e, bool json) {
                                                             {"reason", std::string(to_string(e.reason))},
                                                             {"at_ms", e.at_ms},
                                                             {"id", e.id},
-                                                            {"remote", e.remote}})
+                                                            {"remote", e.remote},
+                                                            {"instance", instance_text(e.instance)}})
               << std::endl;
+    return;
+  }
+  if (e.kind == proto::EventKind::gap) {
+    std::cout << timestamp(at) << " #" << e.seq << " gap: the events up to here were missed" << std::endl;
     return;
   }
   std::cout << timestamp(at) << " #" << e.seq << " " << to_string(e.kind) << " id=" << e.id << " remote=" << e.remote;
@@ -125,8 +157,18 @@ void print_event(const proto::Event& e, bool json) {
   std::cout << std::endl;
 }
 
-void run_watch(const ToolOptions& t, std::uint64_t exit_after) {
+void run_watch(const ToolOptions& t, std::uint64_t exit_after, bool snapshot) {
   Client client(observer_options(t));
+  ListResult list;  // the snapshot being received (client thread)
+  client.on_list([&](const proto::ListReply& r) {
+    if (list.add(r)) {
+      if (!t.json) {
+        std::cout << "online as of #" << list.seq << " (server run " << instance_text(list.instance) << "):\n";
+      }
+      print_list(list, t.json);
+      list = ListResult{};
+    }
+  });
   std::mutex mu;
   std::condition_variable cv;
   std::uint64_t seen = 0;
@@ -142,7 +184,7 @@ void run_watch(const ToolOptions& t, std::uint64_t exit_after) {
       cv.notify_all();
     }
   });
-  client.subscribe();
+  client.subscribe(SubscribeOptions{.snapshot = snapshot, .request_id = 0});
   client.start();
   if (exit_after > 0) {
     std::unique_lock lock(mu);
@@ -164,10 +206,14 @@ void register_tools(CLI::App& app) {
   auto* watch = app.add_subcommand("watch", "stream presence events as they happen (reconnects by itself)");
   auto watch_args = std::make_shared<ToolOptions>();
   auto exit_after = std::make_shared<std::uint64_t>(0);
+  auto snapshot = std::make_shared<bool>(false);
   add_tool_options(*watch, *watch_args);
   watch->add_option("--exit-after", *exit_after, "exit after this many events (0 = run until SIGINT/SIGTERM)")
       ->capture_default_str();
-  watch->callback([watch_args, exit_after] { run_watch(*watch_args, *exit_after); });
+  watch->add_flag("--snapshot", *snapshot,
+                  "print the online list first, then every event after it (nothing missed or doubled); again "
+                  "after a reconnect the server could not resume");
+  watch->callback([watch_args, exit_after, snapshot] { run_watch(*watch_args, *exit_after, *snapshot); });
 }
 
 }  // namespace lifeline::app

@@ -78,6 +78,15 @@ struct ClientOptions {
   std::string validate() const;
 };
 
+/// Where a presence stream starts (Client::subscribe).
+struct SubscribeOptions {
+  /// The online list first, delivered to on_list() as LIST_REPLY frames with
+  /// `request_id` and the seq they reflect, then every event after that seq:
+  /// nothing missed, nothing doubled.
+  bool snapshot = false;
+  std::uint32_t request_id = 0;
+};
+
 struct StateChange {
   ClientState from = ClientState::disconnected;
   ClientState to = ClientState::disconnected;
@@ -120,8 +129,12 @@ class Client {
   bool send(std::string payload);
   /// Asks for the online list; replies arrive at on_list. False if not online.
   bool list(std::uint32_t request_id);
-  /// Subscribes to presence events (re-subscribed after every reconnect).
-  void subscribe();
+  /// Subscribes to presence events, on_event() from now on. After a
+  /// reconnect it resumes just after the last event it received: the server
+  /// sends what was missed, or, if it no longer has it (it restarted, or the
+  /// outage outlasted its replay buffer), an event of kind `gap`, followed by
+  /// a fresh snapshot when `options.snapshot` is set. Call once.
+  void subscribe(SubscribeOptions options = {});
 
   ClientState state() const;
   /// Last measured round-trip time, if any.

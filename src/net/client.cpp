@@ -186,16 +186,18 @@ bool Client::list(std::uint32_t request_id) {
   return true;
 }
 
-void Client::subscribe() {
-  if (impl_->want_subscribe.exchange(true)) {
-    return;
-  }
-  asio::post(impl_->ex, [impl = impl_] {
+void Client::subscribe(SubscribeOptions options) {
+  // Decided on the I/O thread, where WELCOME reads it: a WELCOME arriving
+  // meanwhile cannot send a second SUBSCRIBE.
+  asio::post(impl_->ex, [impl = impl_, options] {
+    if (impl->subscribed) {
+      return;
+    }
+    impl->subscribed = true;
+    impl->subscription = options;
     // Not online yet: WELCOME sends it (and every later WELCOME too).
     if (impl->current && impl->current->online()) {
-      std::string frame;
-      proto::encode_subscribe(frame);
-      impl->current->send(frame);
+      impl->current->send_subscribe();
     }
   });
 }

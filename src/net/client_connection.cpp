@@ -77,6 +77,7 @@ void Client::Impl::Connection::send_hello(std::string token) {
                            opts_.timeout.count() != 0 ? opts_.timeout : std::chrono::milliseconds(30'000)};
   detail::apply_socket_options(socket_.native_handle(), proposed, opts_.tcp_keepalive);
   proto::Hello hello;
+  hello.version = client_.hello_version;
   hello.flags = static_cast<std::uint8_t>((opts_.server_pings ? proto::kFlagServerPings : 0) |
                                           (opts_.observer ? proto::kFlagObserver : 0));
   hello.interval = opts_.interval;

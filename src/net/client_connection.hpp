@@ -43,6 +43,9 @@ class Client::Impl::Connection {
   void send(std::string_view frame);
   /// Sends BYE if online, then closes once it is written; closes at once otherwise.
   void stop();
+  /// SUBSCRIBE as the client's subscription says: resuming after the last
+  /// event received when there is one (version 2), with a snapshot if asked.
+  void send_subscribe();
   /// Ends the attempt; the first reason given is the one kept.
   void close(std::string reason);
 
@@ -65,6 +68,8 @@ class Client::Impl::Connection {
   bool on_frame(const proto::Frame& f);  // false: the frame closed the connection
   bool on_bye_or_error(const proto::Frame& f);
   void on_welcome(proto::Bytes payload);
+  bool on_event(proto::Bytes payload);
+  bool on_list_reply(proto::Bytes payload);
 
   Impl& client_;
   const ClientOptions& opts_;
@@ -78,7 +83,9 @@ class Client::Impl::Connection {
   Clock::time_point handshake_deadline_;     // TCP connect + TLS + WELCOME
   boost::asio::steady_timer connect_timer_;  // TCP connect and TLS handshake
   boost::asio::steady_timer watchdog_timer_;
-  Heartbeat hb_{};  // negotiated, once welcomed
+  Heartbeat hb_{};                             // negotiated, once welcomed
+  std::uint8_t version_ = proto::kMinVersion;  // in force, once welcomed
+  bool awaiting_snapshot_ = false;             // SUBSCRIBE asked for one; its LIST_REPLY frames come next
   Clock::time_point last_rx_, last_tx_, last_ping_;
 
   std::string out_;                        // queued for the writer

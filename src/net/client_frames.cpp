@@ -2,8 +2,8 @@
 // the connection closes it with its reason and returns false, which stops the
 // decoder.
 
-#include "client_connection.hpp"
 #include "bytes.hpp"
+#include "client_connection.hpp"
 #include "ping_policy.hpp"
 #include "socket_options.hpp"
 
@@ -45,24 +45,8 @@ bool Client::Impl::Connection::on_frame(const proto::Frame& f) {
       return true;
     case FrameType::bye:
     case FrameType::error: return on_bye_or_error(f);
-    case FrameType::list_reply:
-      if (auto r = proto::parse_list_reply(f.payload, err)) {
-        if (client_.list_handler && !client_.silenced) {
-          client_.list_handler(*r);
-        }
-        return true;
-      }
-      close("malformed LIST_REPLY: " + err.message);
-      return false;
-    case FrameType::event:
-      if (auto e = proto::parse_event(f.payload, err)) {
-        if (client_.event_handler && !client_.silenced) {
-          client_.event_handler(*e);
-        }
-        return true;
-      }
-      close("malformed EVENT: " + err.message);
-      return false;
+    case FrameType::list_reply: return on_list_reply(f.payload);
+    case FrameType::event: return on_event(f.payload);
     default:
       close("server sent a " + std::string(proto::to_string(f.type)) + " frame, which only clients send");
       return false;
@@ -83,6 +67,12 @@ bool Client::Impl::Connection::on_bye_or_error(const proto::Frame& f) {
   }
   refused_ = true;
   if (auto e = proto::parse_error(f.payload, err)) {
+    if (e->code == proto::ErrorCode::unsupported_version && client_.hello_version > proto::kMinVersion) {
+      // A server older than this client: the next attempt speaks version 1,
+      // which has everything but resumable event streams.
+      client_.hello_version = proto::kMinVersion;
+      refused_ = false;
+    }
     close("server error " + std::string(proto::to_string(e->code)) + ": " + e->message);
   } else {
     close("malformed ERROR from the server: " + err.message);
@@ -97,6 +87,12 @@ void Client::Impl::Connection::on_welcome(proto::Bytes payload) {
     close("malformed WELCOME: " + (w ? std::string("zero heartbeat") : err.message));
     return;
   }
+  if (w->version < proto::kMinVersion || w->version > client_.hello_version) {
+    close("server answered in protocol version " + std::to_string(w->version) + " to a HELLO in version " +
+          std::to_string(client_.hello_version));
+    return;
+  }
+  version_ = w->version;
   hb_ = Heartbeat{w->interval, w->timeout};
   welcomed_ = true;
   last_ping_ = Clock::now();
@@ -106,10 +102,8 @@ void Client::Impl::Connection::on_welcome(proto::Bytes payload) {
     const std::lock_guard lock(client_.mu);
     client_.id = w->id;
   }
-  if (client_.want_subscribe) {
-    std::string frame;
-    proto::encode_subscribe(frame);
-    send(frame);
+  if (client_.subscribed) {
+    send_subscribe();
   }
   StateChange c;
   c.server = name_;
@@ -119,6 +113,67 @@ void Client::Impl::Connection::on_welcome(proto::Bytes payload) {
   client_.set_state(ClientState::online, c);
   // The state handler may have stopped us or sent data; both are fine here.
   watchdog_timer_.cancel();  // let the watchdog re-plan with the heartbeat deadlines
+}
+
+void Client::Impl::Connection::send_subscribe() {
+  std::string frame;
+  const auto& want = client_.subscription;
+  proto::Subscribe s{want.request_id, 0, 0, 0};
+  if (version_ >= 2 && client_.stream_known) {
+    s.flags |= proto::kSubscribeResume;
+    s.instance = client_.stream_instance;
+    s.after_seq = client_.stream_seq;
+  }
+  if (version_ >= 2 && want.snapshot) {
+    s.flags |= proto::kSubscribeSnapshot;
+    awaiting_snapshot_ = true;
+  }
+  if (s.flags == 0) {
+    proto::encode_subscribe(frame);  // live events from now on, in either version
+  } else {
+    proto::encode(s, frame);
+  }
+  send(frame);
+}
+
+bool Client::Impl::Connection::on_event(proto::Bytes payload) {
+  proto::ParseError err;
+  const auto e = proto::parse_event(payload, version_, err);
+  if (!e) {
+    close("malformed EVENT: " + err.message);
+    return false;
+  }
+  if (version_ >= 2) {
+    client_.stream_known = true;
+    client_.stream_instance = e->instance;
+    client_.stream_seq = e->seq;
+    // A resume that worked sends events, not the snapshot; after a gap the snapshot follows.
+    awaiting_snapshot_ = awaiting_snapshot_ && e->kind == proto::EventKind::gap;
+  }
+  if (client_.event_handler && !client_.silenced) {
+    client_.event_handler(*e);
+  }
+  return true;
+}
+
+bool Client::Impl::Connection::on_list_reply(proto::Bytes payload) {
+  proto::ParseError err;
+  const auto r = proto::parse_list_reply(payload, version_, err);
+  if (!r) {
+    close("malformed LIST_REPLY: " + err.message);
+    return false;
+  }
+  if (awaiting_snapshot_ && r->request_id == client_.subscription.request_id && r->last) {
+    // The subscription's snapshot: the stream now stands at its seq.
+    awaiting_snapshot_ = false;
+    client_.stream_known = true;
+    client_.stream_instance = r->instance;
+    client_.stream_seq = r->seq;
+  }
+  if (client_.list_handler && !client_.silenced) {
+    client_.list_handler(*r);
+  }
+  return true;
 }
 
 }  // namespace lifeline

@@ -63,7 +63,6 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
   std::string last_error;
   std::string id;
   std::atomic<bool> stopping{false};
-  std::atomic<bool> want_subscribe{false};
   std::atomic<bool> silenced{false};  // the Client object is gone: call no handler
 
   std::unique_ptr<boost::asio::ssl::context> tls_ctx;  // set when TLS is on
@@ -74,6 +73,14 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
   std::vector<std::function<void()>> when_stopped;  // stop() callbacks, run after `stopped`
   unsigned attempts = 0;                // connection attempts since the last WELCOME (reported with `online`)
   std::shared_ptr<Connection> current;  // the attempt in progress, if any
+  /// The protocol version HELLO offers: the newest, until a server refuses it.
+  std::uint8_t hello_version = proto::kVersion;
+  // The presence stream (subscribe()): where it stands, so a reconnect resumes just after it.
+  bool subscribed = false;
+  SubscribeOptions subscription;
+  bool stream_known = false;  // an event or snapshot has been received
+  std::uint64_t stream_instance = 0;
+  std::uint64_t stream_seq = 0;
 };
 
 }  // namespace lifeline
