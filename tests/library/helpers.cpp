@@ -107,7 +107,19 @@ struct RawServer::Conn : std::enable_shared_from_this<RawServer::Conn> {
           return;
         }
         self->owner.hellos_++;
+        if (self->owner.mode_ == Mode::version1_only && hello->version != 1) {
+          proto::encode(
+              proto::Error{proto::ErrorCode::unsupported_version, "protocol version " + std::to_string(hello->version) +
+                                                                      " is not supported (this server speaks 1)"},
+              self->out);
+          asio::async_write(self->socket, asio::buffer(self->out), [self](auto, std::size_t) {
+            boost::system::error_code ignored;
+            self->socket.close(ignored);
+          });
+          return;
+        }
         proto::Welcome w;
+        w.version = self->owner.mode_ == Mode::version1_only ? 1 : hello->version;
         w.interval = self->owner.welcome_.interval;
         w.timeout = self->owner.welcome_.timeout;
         w.session = 1;
@@ -169,7 +181,8 @@ void RawServer::on_accepted(tcp::socket socket) {
       return;
     }
     case Mode::hold: conns_.push_back(std::make_shared<Conn>(std::move(socket), *this)); return;
-    case Mode::welcome_then_silent: {
+    case Mode::welcome_then_silent:
+    case Mode::version1_only: {
       auto c = std::make_shared<Conn>(std::move(socket), *this);
       conns_.push_back(c);
       c->read_hello();

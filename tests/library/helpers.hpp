@@ -158,6 +158,7 @@ class RawServer {
     close_at_once,        ///< accept and close at once: a failed attempt
     hold,                 ///< accept and never answer: no WELCOME
     welcome_then_silent,  ///< read HELLO, answer WELCOME, then never send a byte (input is discarded)
+    version1_only,        ///< as welcome_then_silent, but a HELLO above version 1 gets ERROR unsupported_version
   };
   using Welcome = RawWelcome;
 
