@@ -119,7 +119,9 @@ class Server {
   /// event, then the events from now on.
   std::uint64_t subscribe(EventHandler handler, std::uint64_t instance, std::uint64_t after_seq);
   /// Never waits for a handler: after it returns, the handler is not called
-  /// again, but for a call already running on the event thread.
+  /// again, but for a call already running on the event thread. So what a
+  /// handler uses must outlive that call: keep it alive until stop() has
+  /// returned (the event thread has ended then) or the Server is destroyed.
   void unsubscribe(std::uint64_t token);
   /// Application DATA from clients, on the I/O thread of the sending client. Set before start().
   void on_data(DataHandler handler);

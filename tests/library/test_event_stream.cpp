@@ -18,9 +18,10 @@ using proto::EventKind;
 using proto::FrameType;
 
 // Every event the server's own log had, as its library handler saw them.
+// Declared before the server, so it outlives every delivery.
 struct ServerLog {
   Recorder<PresenceEvent> rec;
-  explicit ServerLog(Server& s) {
+  void attach(Server& s) {
     s.subscribe([this](const PresenceEvent& e) { rec.push(e); });
   }
   bool wait_seq(std::uint64_t seq, std::chrono::milliseconds deadline = 5000ms) {
@@ -54,8 +55,8 @@ INSTANTIATE_TEST_SUITE_P(Shards, ShardCount, ::testing::Values(1U, 4U));
 // connected (the handler ran under the registry's delivery lock, which the
 // watcher's unsubscribe then took again).
 TEST_P(ShardCount, StopFromAnEventHandlerReturnsWithWatchersConnected) {
-  auto server = std::make_unique<Server>(fast_server_options(GetParam()));
   std::atomic<bool> returned{false};
+  auto server = std::make_unique<Server>(fast_server_options(GetParam()));
   server->subscribe([&](const PresenceEvent& e) {
     if (e.kind == EventKind::online && e.id == "trigger") {
       server->stop();
@@ -97,8 +98,9 @@ TEST_P(ShardCount, StopFromAnEventHandlerReturnsWithWatchersConnected) {
 // BYE came first. Now each gets every client's before its BYE, on every shard.
 TEST_P(ShardCount, ShutdownSendsEveryOfflineToEverySubscriberBeforeItsBye) {
   constexpr int kClients = 10;
+  ServerLog server_log;
   Server server(fast_server_options(GetParam()));
-  ServerLog server_log(server);
+  server_log.attach(server);
   server.start();
   const auto port = server.ports()[0];
   std::vector<std::unique_ptr<StreamPeer>> subscribers;  // round-robin: at least one per shard
@@ -134,8 +136,9 @@ TEST_P(ShardCount, ShutdownSendsEveryOfflineToEverySubscriberBeforeItsBye) {
 }
 
 TEST(EventStream, SubscribersSeeAJoinLeaveStormInOrderWithNoGapOrDouble) {
+  ServerLog server_log;
   Server server(fast_server_options(2));
-  ServerLog server_log(server);
+  server_log.attach(server);
   server.start();
   const auto port = server.ports()[0];
   std::vector<std::unique_ptr<StreamPeer>> subscribers;
@@ -175,8 +178,9 @@ TEST(EventStream, ASubscriberThatStopsReadingGetsAGapOrIsClosed) {
   ServerOptions opts = fast_server_options(2);
   opts.event_buffer = 16;
   opts.max_outbound = 65536;
+  ServerLog server_log;
   Server server(opts);
-  ServerLog server_log(server);
+  server_log.attach(server);
   server.start();
   const auto port = server.ports()[0];
   Client bystander(fast_client_options(port, "bystander"));
@@ -277,8 +281,11 @@ TEST(EventStream, SnapshotThenEventsStitchUnderChurn) {
 TEST(EventStream, ResumeAfterASeqOrGetAGap) {
   ServerOptions opts = fast_server_options(2);
   opts.event_buffer = 16;
+  Recorder<PresenceEvent> resumed;  // before the server: they outlive every delivery
+  Recorder<PresenceEvent> gapped;
+  ServerLog server_log;
   Server server(opts);
-  ServerLog server_log(server);
+  server_log.attach(server);
   server.start();
   const auto port = server.ports()[0];
   for (int i = 0; i < 5; ++i) blip(port, "r" + std::to_string(i));  // seqs 1..10
@@ -314,13 +321,11 @@ TEST(EventStream, ResumeAfterASeqOrGetAGap) {
   EXPECT_EQ(list->request_id, 5U);
 
   // The library's resume works the same way.
-  Recorder<PresenceEvent> resumed;
   server.subscribe([&](const PresenceEvent& e) { resumed.push(e); }, inst, 27);
   ASSERT_TRUE(resumed.wait_count([](const PresenceEvent& e) { return e.seq == 30; }, 1));
   const auto items = resumed.items();
   ASSERT_EQ(items.size(), 3U);
   EXPECT_EQ(items[0].seq, 28U);
-  Recorder<PresenceEvent> gapped;
   server.subscribe([&](const PresenceEvent& e) { gapped.push(e); }, inst, 2);
   const auto first = gapped.wait_for([](const PresenceEvent&) { return true; });
   ASSERT_TRUE(first);
