@@ -2,6 +2,7 @@
 
 #include <csignal>
 #include <ctime>
+#include <iostream>
 #include <sstream>
 
 #include "lifeline/duration.hpp"
@@ -93,6 +94,37 @@ void apply_client_security(const ClientSecurityArgs& a, ClientOptions& o) {
   o.tls.verify_hostname = !a.tls_no_verify_hostname;
   o.token = a.token;
   o.token_file = a.token_file;
+}
+
+void prepare_signals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  std::signal(SIGPIPE, SIG_IGN);
+}
+
+int parse_and_run(CLI::App& app, int argc, char** argv, std::string_view program) {
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::RuntimeError& e) {
+    return app.exit(e);  // a subcommand's own exit code (a port in use: 1)
+  } catch (const CLI::ParseError& e) {
+    // --help and --version exit 0; every other command-line error is a usage
+    // error, exit 2, like a bad configuration value.
+    return app.exit(e) == 0 ? 0 : 2;
+  } catch (const UsageError& e) {
+    std::cerr << program << ": " << e.what() << "\n";
+    return 2;
+  } catch (const std::invalid_argument& e) {
+    std::cerr << program << ": invalid configuration: " << e.what() << "\n";
+    return 2;
+  } catch (const std::exception& e) {
+    std::cerr << program << ": " << e.what() << "\n";
+    return 1;
+  }
+  return 0;
 }
 
 }  // namespace lifeline::app

@@ -54,6 +54,15 @@ struct ToolOptions {
 };
 void add_tool_options(CLI::App& cmd, ToolOptions& o);
 
+/// For main(), before any thread starts: SIGINT and SIGTERM blocked (the
+/// thread that waits for them takes them with sigwait(); no other inherits
+/// them), SIGPIPE ignored (a socket or pipe may close under a write).
+void prepare_signals();
+/// Parses the command line, which runs the chosen subcommand, and returns the
+/// exit status: 0; a subcommand's own (CLI::RuntimeError); 2 for a usage or
+/// configuration error; 1 for any other failure, printed as "<program>: <what>".
+int parse_and_run(CLI::App& app, int argc, char** argv, std::string_view program);
+
 void register_serve(CLI::App& app);
 void register_agent(CLI::App& app);
 void register_tools(CLI::App& app);  // ls, watch

@@ -1,23 +1,13 @@
 // lifeline: the presence server, an agent, tools and the demo, as one program.
 // The load generator is a program of its own, lifeline-bench (bench_main.cpp).
 
-#include <csignal>
-#include <iostream>
-
 #include "common.hpp"
 #include "lifeline/log.hpp"
 
 namespace {
 
 int run(int argc, char** argv) {
-  // Termination signals are taken synchronously by sigwait() in the thread
-  // that waits for them; block them before any thread starts so none inherits them.
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);
-  std::signal(SIGPIPE, SIG_IGN);
+  lifeline::app::prepare_signals();
 
   CLI::App app{"lifeline: application-level heartbeats and a live online list"};
   app.require_subcommand(1);
@@ -41,25 +31,7 @@ int run(int argc, char** argv) {
   lifeline::app::register_demo(app);
   lifeline::app::register_token(app);
 
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::RuntimeError& e) {
-    return app.exit(e);  // a subcommand's own exit code (a port in use: 1)
-  } catch (const CLI::ParseError& e) {
-    // --help and --version exit 0; every other command-line error is a usage
-    // error, exit 2, like a bad configuration value.
-    return app.exit(e) == 0 ? 0 : 2;
-  } catch (const lifeline::app::UsageError& e) {
-    std::cerr << "lifeline: " << e.what() << "\n";
-    return 2;
-  } catch (const std::invalid_argument& e) {
-    std::cerr << "lifeline: invalid configuration: " << e.what() << "\n";
-    return 2;
-  } catch (const std::exception& e) {
-    std::cerr << "lifeline: " << e.what() << "\n";
-    return 1;
-  }
-  return 0;
+  return lifeline::app::parse_and_run(app, argc, argv, "lifeline");
 }
 
 }  // namespace
