@@ -104,6 +104,7 @@ class Connection {
   State state() const { return state_; }
   bool open() const { return state_ == State::open; }
   std::uint64_t number() const { return number_; }
+  Shard& shard() const { return shard_; }
   const std::string& peer() const { return peer_; }
 
  private:

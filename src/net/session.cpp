@@ -18,10 +18,8 @@ constexpr std::chrono::seconds kRttProbeEvery{30};
 }  // namespace
 
 Session::Session(Shard& shard, Fd socket, std::uint64_t number, std::string peer, bool counted)
-    : shard_(shard),
-      decoder_(shard.ctx().frame_limits),
-      conn_(shard, *this, std::move(socket), number, std::move(peer), counted) {
-  assert_in_loop_thread(shard_);
+    : decoder_(shard.ctx().frame_limits), conn_(shard, *this, std::move(socket), number, std::move(peer), counted) {
+  assert_in_loop_thread(shard);
   const auto now = Clock::now();
   handshake_deadline_ = now + shard.ctx().options.handshake_timeout;
   last_tx_ = last_ping_ = now;
@@ -29,7 +27,7 @@ Session::Session(Shard& shard, Fd socket, std::uint64_t number, std::string peer
 }
 
 void Session::on_bytes(proto::Bytes bytes) {
-  assert_in_loop_thread(shard_);
+  assert_in_loop_thread(shard());
   // Any byte counts as liveness: this store is the whole cost of a heartbeat's bookkeeping.
   stats_.last_rx_ns.store(now_ns(), std::memory_order_relaxed);
   // Lambdas, not std::function: the decoder's callbacks inline, nothing is allocated per frame.
@@ -57,7 +55,7 @@ void Session::on_overflow(std::size_t limit) {
 }
 
 std::optional<Session::Clock::time_point> Session::on_wheel(Clock::time_point now) {
-  assert_in_loop_thread(shard_);
+  assert_in_loop_thread(shard());
   switch (conn_.state()) {
     case Connection::State::closed: return std::nullopt;
     case Connection::State::draining: return conn_.check_drain(now);  // the drain deadline
@@ -69,7 +67,7 @@ std::optional<Session::Clock::time_point> Session::on_wheel(Clock::time_point no
 // Handshaking: the handshake deadline (TLS and HELLO) is the only one.
 std::optional<Session::Clock::time_point> Session::check_handshake_deadline(Clock::time_point now) {
   if (now >= handshake_deadline_) {
-    const auto limit = std::to_string(shard_.ctx().options.handshake_timeout.count()) + " ms";
+    const auto limit = std::to_string(shard().ctx().options.handshake_timeout.count()) + " ms";
     end_with_error(proto::ErrorCode::handshake_timeout,
                    conn_.tls_pending() ? "TLS handshake not done within " + limit : "no HELLO within " + limit,
                    Reason::protocol);
@@ -77,7 +75,7 @@ std::optional<Session::Clock::time_point> Session::check_handshake_deadline(Cloc
   }
   // Re-check at least every half min-timeout, so that once the handshake
   // completes the first heartbeat deadline is picked up in time.
-  const auto soon = now + shard_.ctx().options.heartbeat.min_timeout / 2;
+  const auto soon = now + shard().ctx().options.heartbeat.min_timeout / 2;
   return std::min(handshake_deadline_, soon);
 }
 
@@ -118,7 +116,7 @@ void Session::send_ping(Clock::time_point now) {
 }
 
 void Session::send(std::string_view frame) {
-  assert_in_loop_thread(shard_);
+  assert_in_loop_thread(shard());
   if (ended()) {
     return;
   }
@@ -147,7 +145,7 @@ void Session::end_with_bye(Reason reason, std::string_view text) {
 }
 
 void Session::end_with(Reason reason, const std::string& final_frame, Drain drain, std::string_view cause) {
-  assert_in_loop_thread(shard_);
+  assert_in_loop_thread(shard());
   if (ended()) {
     return;
   }
@@ -174,7 +172,7 @@ void Session::leave_registry(Reason reason) {
   unsubscribe_events();
   if (registered_) {
     registered_ = false;
-    shard_.ctx().registry.release(id_, number(), reason);
+    shard().ctx().registry.release(id_, number(), reason);
   }
 }
 

@@ -67,11 +67,13 @@ class Session final : public ConnectionHandler {
   /// log, while less than the subscriber limit is unsent, or all of them with
   /// `everything` (at shutdown, before the BYE).
   void pump_events(bool everything = false);
-  bool subscribed() const { return watch_ != 0; }
+  bool subscribed() const { return feed_ != nullptr; }
   /// Holds an id in the registry: an online client, not an observer.
   bool holds_id() const { return registered_; }
 
   std::uint64_t number() const { return conn_.number(); }
+  /// The shard this session lives on (its connection's: one reference, not two).
+  Shard& shard() const { return conn_.shard(); }
   const std::string& peer() const { return conn_.peer(); }
   bool ended() const { return state_ == State::ended; }
 
@@ -115,7 +117,6 @@ class Session final : public ConnectionHandler {
   void leave_registry(Reason reason);  // releases the id and the event subscription, once
   static std::int64_t now_ns() { return Clock::now().time_since_epoch().count(); }
 
-  Shard& shard_;
   State state_ = State::handshaking;
   bool registered_ = false;  // holds an id in the registry
   std::uint8_t flags_ = 0;
@@ -126,11 +127,14 @@ class Session final : public ConnectionHandler {
   Clock::time_point last_ping_;
   SessionStats stats_;                         // the heartbeat's one store lands here, inside the session
   std::uint8_t version_ = proto::kMinVersion;  // negotiated at HELLO
-  // A SUBSCRIBE session reads the event log from its own cursor; the log
-  // wakes it through a post, coalesced by pump_posted_.
-  std::uint64_t watch_ = 0;  // the log's watch token, 0 = not subscribed
-  std::uint64_t cursor_ = 0;
-  std::shared_ptr<std::atomic<bool>> pump_posted_;
+  // A SUBSCRIBE session reads the event log from its own cursor. Only
+  // subscribers have one: every other session pays a pointer for it.
+  struct EventFeed {
+    std::uint64_t watch = 0;  // the log's watch token
+    std::uint64_t cursor = 0;
+    std::atomic<bool> pump_posted{false};  // coalesces the log's wake-ups into one posted pump
+  };
+  std::unique_ptr<EventFeed> feed_;
   proto::FrameDecoder decoder_;
   std::string id_;
   Connection conn_;  // last: destroyed first, it gives back the connection count

@@ -31,13 +31,14 @@ void Session::on_subscribe(proto::Bytes payload) {
   if (subscribed()) {
     return;  // subscribing twice is harmless
   }
-  auto& registry = shard_.ctx().registry;
-  const auto& log = registry.log();
-  cursor_ = log.last_seq();  // live events from now on, unless asked otherwise
+  auto& registry = shard().ctx().registry;
+  auto& log = registry.log();
+  auto feed = std::make_unique<EventFeed>();
+  feed->cursor = log.last_seq();  // live events from now on, unless asked otherwise
   bool need_snapshot = (sub->flags & proto::kSubscribeSnapshot) != 0;
   if ((sub->flags & proto::kSubscribeResume) != 0) {
     const auto from = log.resume_point(sub->instance, sub->after_seq);
-    cursor_ = from.cursor;
+    feed->cursor = from.cursor;
     need_snapshot = need_snapshot && from.gap;
     if (from.gap) {
       send_event(log.gap_marker(from.cursor));
@@ -45,16 +46,18 @@ void Session::on_subscribe(proto::Bytes payload) {
   }
   if (need_snapshot) {
     auto snapshot = registry.stamped_snapshot();
-    cursor_ = snapshot.seq;
+    feed->cursor = snapshot.seq;
     send_list(sub->request_id, snapshot);
   }
-  pump_posted_ = std::make_shared<std::atomic<bool>>(false);
-  watch_ = registry.log().watch([shard = &shard_, no = number(), posted = pump_posted_] {
+  // The wake-up runs on whichever thread appended; it touches only the flag,
+  // which lives until unwatch() (leave_registry), after which it is never called.
+  feed->watch = log.watch([shard = &shard(), no = number(), posted = &feed->pump_posted] {
     // One pump in flight per session however many events arrive meanwhile.
     if (!posted->exchange(true)) {
       shard->with_session(no, [](Session& s) { s.pump_events(); });
     }
   });
+  feed_ = std::move(feed);
   pump_events();  // events appended before the watch began
 }
 
@@ -62,14 +65,14 @@ void Session::pump_events(bool everything) {
   if (!subscribed() || ended()) {
     return;
   }
-  pump_posted_->store(false);
-  const auto& log = shard_.ctx().registry.log();
-  const auto limit = std::min(kSubscriberOutput, shard_.ctx().options.max_outbound / 4);
+  feed_->pump_posted.store(false);
+  const auto& log = shard().ctx().registry.log();
+  const auto limit = std::min(kSubscriberOutput, shard().ctx().options.max_outbound / 4);
   std::vector<PresenceEvent> batch;
   // Stops while output is queued: on_drained() calls again once the socket has taken it.
   while (everything || conn_.unsent() < limit) {
     batch.clear();
-    cursor_ = log.read_after(cursor_, kPumpBatch, batch);
+    feed_->cursor = log.read_after(feed_->cursor, kPumpBatch, batch);
     if (batch.empty()) {
       return;
     }
@@ -108,8 +111,8 @@ void Session::send_event(const PresenceEvent& ev) {
 // Part of leaving the registry (session.cpp): once, on the session's end.
 void Session::unsubscribe_events() {
   if (subscribed()) {
-    shard_.ctx().registry.log().unwatch(watch_);
-    watch_ = 0;
+    shard().ctx().registry.log().unwatch(feed_->watch);
+    feed_.reset();
   }
 }
 

@@ -70,8 +70,8 @@ bool Session::on_frame(const proto::Frame& f) {
       return true;
     }
     case FrameType::data:
-      if (shard_.ctx().on_data && registered_) {
-        shard_.ctx().on_data(id_, std::string_view(reinterpret_cast<const char*>(f.payload.data()), f.payload.size()));
+      if (shard().ctx().on_data && registered_) {
+        shard().ctx().on_data(id_, std::string_view(reinterpret_cast<const char*>(f.payload.data()), f.payload.size()));
       }
       return true;
     case FrameType::bye: {
@@ -85,7 +85,7 @@ bool Session::on_frame(const proto::Frame& f) {
       return false;
     }
     case FrameType::list:
-      send_list(proto::read_u32(f.payload), shard_.ctx().registry.stamped_snapshot());
+      send_list(proto::read_u32(f.payload), shard().ctx().registry.stamped_snapshot());
       return !ended();
     case FrameType::subscribe: on_subscribe(f.payload); return !ended();
     case FrameType::hello:
@@ -96,7 +96,7 @@ bool Session::on_frame(const proto::Frame& f) {
 }
 
 bool Session::on_hello(proto::Bytes payload) {
-  auto& ctx = shard_.ctx();
+  auto& ctx = shard().ctx();
   proto::ParseError err;
   auto hello = proto::parse_hello(payload, err);
   if (!hello) {
@@ -125,7 +125,7 @@ bool Session::on_hello(proto::Bytes payload) {
   }
   const bool observer = (flags_ & proto::kFlagObserver) != 0;
   if (!observer) {
-    Registration reg{id_, peer(), std::move(hello->labels), hb_, number(), shard_.index(), &stats_};
+    Registration reg{id_, peer(), std::move(hello->labels), hb_, number(), shard().index(), &stats_};
     const auto claim = ctx.registry.claim(std::move(reg), ctx.options.duplicates);
     if (!claim.accepted) {
       const std::string id = std::move(id_);
@@ -136,7 +136,7 @@ bool Session::on_hello(proto::Bytes payload) {
     registered_ = true;
     if (claim.displaced) {
       // The old connection may live on another shard: its shard closes it there.
-      shard_.close_displaced(*claim.displaced);
+      shard().close_displaced(*claim.displaced);
     }
   }
   state_ = State::online;
@@ -169,7 +169,7 @@ bool Session::on_hello(proto::Bytes payload) {
 // Mutual TLS binds the id to the certificate's common name and a token binds
 // it to the token's id: an empty HELLO id takes theirs, another id is refused.
 bool Session::bind_identity(std::string& id, const std::string& token, std::vector<proto::Label>& labels) {
-  auto& ctx = shard_.ctx();
+  auto& ctx = shard().ctx();
   std::string why;
   if (ctx.tls && ctx.tls->requires_client_cert()) {
     const auto cert_id = conn_.tls_peer_name().value_or(std::string());
