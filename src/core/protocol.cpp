@@ -471,7 +471,7 @@ std::optional<Subscribe> parse_subscribe(Bytes p, ParseError& err) {
   if ((s.flags & ~kKnownSubscribeFlags) != 0) {
     return fail<Subscribe>(err, ErrorCode::malformed, "SUBSCRIBE has unknown flag bits " + std::to_string(s.flags));
   }
-  return finish(r, std::move(s), err, "SUBSCRIBE");
+  return finish(r, Subscribe(s), err, "SUBSCRIBE");
 }
 
 }  // namespace lifeline::proto
