@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """The presence event stream through the programs: `watch --snapshot` (the list as of a
 sequence number, then every event after it), a watch across a server restart (the new
-instance shows as a gap and a fresh snapshot), and SIGTERM with watches connected (each gets
-every client's `offline shutdown` before its own BYE).
+instance shows as a gap and a fresh snapshot), a watch whose connection is lost (it resumes
+and gets exactly what it missed), and SIGTERM with watches connected (each gets every
+client's `offline shutdown` before its own BYE).
 
     python3 tests/integration/test_event_stream.py --lifeline PATH [-k NAME] [--keep]
 """
@@ -12,6 +13,7 @@ import sys
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import harness  # noqa: E402,F401
+from chaos import Chaos  # noqa: E402
 from harness import check, log, run, wait_until  # noqa: E402
 
 
@@ -66,6 +68,33 @@ def test_watch_across_a_server_restart(env):
         check(back["seq"] > second["seq"], "online #%d is not after the snapshot #%d", back["seq"], second["seq"])
 
 
+def test_watch_resumes_after_a_lost_connection(env):
+    """Events the watch's connection lost are sent again when it reconnects: it asks to resume
+    after the last seq it printed, and the server still has them. No gap, no second snapshot,
+    every seq once. The watch talks through a fault proxy, which first swallows what the server
+    sends and then resets the connection."""
+    srv = env.server()
+    proxy = Chaos(srv.port)
+    try:
+        env.agent(srv, "first").wait_state("online", 5)
+        w = env.watch(proxy.port, extra=["--snapshot"])
+        snap = wait_until(lambda: (snapshots(w) or [None])[0], 5, "the snapshot")
+        proxy.blackhole("down")                      # the server's events for the watch vanish
+        env.agent(srv, "second").wait_state("online", 5)
+        env.agent(srv, "third").wait_state("online", 5)
+        proxy.reset()                                # the watch notices and reconnects
+        proxy.heal()
+        w.wait_connected(10, count=2)
+        w.wait_event("online", "third", 10)
+        seqs = [e["seq"] for e in w.select(lambda e: "kind" in e)]
+        log("snapshot at #%d, then %s across the reset", snap["seq"], seqs)
+        check(seqs == list(range(snap["seq"] + 1, snap["seq"] + 1 + len(seqs))), "seqs %s: a gap or a double", seqs)
+        check(not w.events("gap"), "a gap although the server still had the events")
+        check(len(snapshots(w)) == 1, "%d snapshots: a resume needs none", len(snapshots(w)))
+    finally:
+        proxy.close()
+
+
 def test_sigterm_sends_every_offline_to_every_watch(env):
     """Before its own BYE, every watch gets the `offline shutdown` of every client (the server
     used to send some watches their BYE first: 0 to 5 of 10 events seen)."""
@@ -91,4 +120,5 @@ def test_sigterm_sends_every_offline_to_every_watch(env):
 if __name__ == "__main__":
     run([test_watch_snapshot_then_events,
          test_watch_across_a_server_restart,
+         test_watch_resumes_after_a_lost_connection,
          test_sigterm_sends_every_offline_to_every_watch])
