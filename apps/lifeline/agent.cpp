@@ -1,6 +1,7 @@
 // lifeline agent: stays connected, heartbeats, reconnects, and prints every
 // state change. --count N runs N clients on one I/O thread (load and tests).
 
+#include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <boost/json.hpp>
 #include <condition_variable>
@@ -105,18 +106,26 @@ void run_agent(const AgentArgs& args) {
   boost::asio::io_context io(1);
   auto work = boost::asio::make_work_guard(io);
   std::vector<std::unique_ptr<Client>> clients;
+  // A client stops by itself only when another connection took its id over
+  // (BYE replaced); once all have, nothing is left to do: exit and say so.
+  std::atomic<unsigned> replaced{0};
   for (unsigned i = 0; i < args.count; ++i) {
     const std::string id = args.count == 1 ? args.id : args.id + "-" + std::to_string(i);
     auto client = std::make_unique<Client>(io.get_executor(), to_options(args, id));
     Client* raw = client.get();
-    client->on_state([&args, id, raw](const StateChange& c) { print_change(args, id.empty() ? raw->id() : id, c); });
+    client->on_state([&args, &replaced, id, raw](const StateChange& c) {
+      print_change(args, id.empty() ? raw->id() : id, c);
+      if (c.to == ClientState::stopped) {
+        ++replaced;  // before any stop() of ours: the only other way to stop
+      }
+    });
     clients.push_back(std::move(client));
   }
   for (auto& c : clients) {
     c->start();
   }
   std::thread io_thread([&io] { io.run(); });
-  wait_for_termination_signal();
+  const int sig = wait_for_termination_signal([&] { return replaced.load() == clients.size(); });
 
   // Say BYE on every connection, then leave once all are written (bounded wait).
   std::mutex mu;
@@ -138,6 +147,11 @@ void run_agent(const AgentArgs& args) {
   io.stop();
   io_thread.join();
   clients.clear();
+  if (sig == 0) {
+    std::cerr << "lifeline agent: another connection took over "
+              << (args.count == 1 ? "the id" : "every id") << "; exiting with status " << kExitReplaced << "\n";
+    throw CLI::RuntimeError(kExitReplaced);
+  }
 }
 
 }  // namespace

@@ -1,11 +1,14 @@
 #include "common.hpp"
 
+#include <spdlog/spdlog.h>
+
 #include <csignal>
 #include <ctime>
 #include <iostream>
 #include <sstream>
 
 #include "lifeline/duration.hpp"
+#include "lifeline/log.hpp"
 
 namespace lifeline::app {
 
@@ -55,14 +58,35 @@ std::vector<proto::Label> parse_labels(const std::vector<std::string>& values) {
   return out;
 }
 
-int wait_for_termination_signal() {
+namespace {
+// The signals main() blocks before any thread starts and this process takes
+// only by waiting for them: no thread is ever interrupted by one.
+sigset_t process_signals() {
   sigset_t set;
   sigemptyset(&set);
   sigaddset(&set, SIGINT);
   sigaddset(&set, SIGTERM);
-  int sig = 0;
-  sigwait(&set, &sig);
-  return sig;
+  sigaddset(&set, SIGHUP);
+  return set;
+}
+}  // namespace
+
+int wait_for_termination_signal(const std::function<bool()>& done) {
+  const auto set = process_signals();
+  // Short waits, so that `done` is seen soon after it holds.
+  const timespec step{0, 50'000'000};
+  for (;;) {
+    const int sig = sigtimedwait(&set, nullptr, &step);
+    if (sig == SIGINT || sig == SIGTERM) {
+      return sig;
+    }
+    if (sig == SIGHUP) {
+      logger()->warn("SIGHUP received and ignored: there is nothing to reload (SIGTERM or SIGINT stops)");
+    }
+    if (done && done()) {
+      return 0;
+    }
+  }
 }
 
 void add_tool_options(CLI::App& cmd, ToolOptions& o) {
@@ -97,10 +121,7 @@ void apply_client_security(const ClientSecurityArgs& a, ClientOptions& o) {
 }
 
 void prepare_signals() {
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGTERM);
+  const auto set = process_signals();
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   std::signal(SIGPIPE, SIG_IGN);
 }

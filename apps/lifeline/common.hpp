@@ -3,6 +3,7 @@
 
 #include <CLI/CLI.hpp>
 #include <chrono>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -30,8 +31,16 @@ std::vector<std::string> split_list(const std::vector<std::string>& values);
 /// Parses "key=value" labels; throws UsageError on a missing '='.
 std::vector<proto::Label> parse_labels(const std::vector<std::string>& values);
 
-/// Blocks until SIGINT or SIGTERM; returns the signal number.
-int wait_for_termination_signal();
+/// Blocks until SIGINT or SIGTERM (returns the signal number) or until `done`
+/// holds (returns 0; checked every 50 ms, never called if empty). SIGHUP is
+/// logged and ignored: nothing is reloaded yet, and it must not kill anything.
+/// The signals are those prepare_signals() blocked, so only this wait takes them.
+int wait_for_termination_signal(const std::function<bool()>& done = {});
+
+/// Exit status of an agent whose every client was replaced: another live
+/// connection took its id over (BYE replaced), so it stopped instead of
+/// taking the id back (docs/operations.md, "Exit status").
+inline constexpr int kExitReplaced = 3;
 
 /// TLS and token options of every client-side command (agent, ls, watch),
 /// bound straight into the library's option structs.

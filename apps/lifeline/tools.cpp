@@ -1,6 +1,7 @@
 // lifeline ls / lifeline watch: observer connections that query the online
 // list or stream presence events (docs/protocol.md LIST, SUBSCRIBE).
 
+#include <atomic>
 #include <boost/json.hpp>
 #include <condition_variable>
 #include <cstdio>
@@ -169,29 +170,20 @@ void run_watch(const ToolOptions& t, std::uint64_t exit_after, bool snapshot) {
       list = ListResult{};
     }
   });
-  std::mutex mu;
-  std::condition_variable cv;
-  std::uint64_t seen = 0;
   client.on_state([&t](const StateChange& c) {
     std::cerr << timestamp() << " watch: " << to_string(c.to) << (c.server.empty() ? "" : " " + c.server)
               << (c.reason.empty() ? "" : " (" + c.reason + ")") << std::endl;
     (void)t;
   });
+  std::atomic<std::uint64_t> seen{0};
   client.on_event([&](const proto::Event& e) {
     print_event(e, t.json);
-    const std::lock_guard lock(mu);
-    if (++seen == exit_after) {
-      cv.notify_all();
-    }
+    ++seen;
   });
   client.subscribe(SubscribeOptions{.snapshot = snapshot, .request_id = 0});
   client.start();
-  if (exit_after > 0) {
-    std::unique_lock lock(mu);
-    cv.wait(lock, [&] { return seen >= exit_after; });
-  } else {
-    wait_for_termination_signal();
-  }
+  // Signals end the wait in both modes: with --exit-after too, SIGINT and SIGTERM stop it.
+  wait_for_termination_signal([&] { return exit_after > 0 && seen.load() >= exit_after; });
   client.stop();
 }
 
