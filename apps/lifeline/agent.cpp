@@ -148,8 +148,8 @@ void run_agent(const AgentArgs& args) {
   io_thread.join();
   clients.clear();
   if (sig == 0) {
-    std::cerr << "lifeline agent: another connection took over "
-              << (args.count == 1 ? "the id" : "every id") << "; exiting with status " << kExitReplaced << "\n";
+    std::cerr << "lifeline agent: another connection took over " << (args.count == 1 ? "the id" : "every id")
+              << "; exiting with status " << kExitReplaced << "\n";
     throw CLI::RuntimeError(kExitReplaced);
   }
 }

@@ -3,7 +3,6 @@
 
 #include <atomic>
 #include <boost/json.hpp>
-#include <condition_variable>
 #include <cstdio>
 #include <iostream>
 #include <mutex>
@@ -107,7 +106,6 @@ void print_list(const ListResult& list, bool json) {
 void run_ls(const ToolOptions& t) {
   Client client(observer_options(t));
   std::mutex mu;
-  std::condition_variable cv;
   bool done = false;
   ListResult list;
   client.on_state([&client](const StateChange& c) {
@@ -117,15 +115,22 @@ void run_ls(const ToolOptions& t) {
   });
   client.on_list([&](const proto::ListReply& r) {
     const std::lock_guard lock(mu);
-    if (list.add(r)) {
-      done = true;
-      cv.notify_all();
-    }
+    done = list.add(r) || done;
   });
   client.start();
   const auto limit = duration_arg("--connect-timeout", t.connect_timeout) + std::chrono::seconds(1);
-  std::unique_lock lock(mu);
-  if (!cv.wait_for(lock, limit, [&] { return done; })) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  // Waited for like every program's work: SIGINT and SIGTERM end it at once.
+  const int sig = wait_for_termination_signal([&] {
+    const std::lock_guard lock(mu);
+    return done || std::chrono::steady_clock::now() >= deadline;
+  });
+  const std::lock_guard lock(mu);
+  if (sig != 0) {
+    std::cerr << "lifeline ls: stopped by signal " << sig << " before an answer\n";
+    throw CLI::RuntimeError(1);
+  }
+  if (!done) {
     std::cerr << "lifeline ls: no answer from " << t.servers.front() << " within "
               << format_duration(std::chrono::duration_cast<std::chrono::milliseconds>(limit)) << ": "
               << (client.last_error().empty() ? "no reply" : client.last_error()) << "\n";

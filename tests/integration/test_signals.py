@@ -7,7 +7,9 @@ over exits with status 3 instead of idling.
 """
 import os
 import signal
+import socket
 import sys
+import time
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
@@ -61,6 +63,31 @@ def test_watch_exit_after_exits_after_n_events(env):
     check(len(w.events("online")) == 2, "watch printed %s", w.snapshot())
 
 
+def test_ls_stops_on_sigterm_while_waiting(env):
+    """`ls` used to wait out its whole limit with the signals blocked."""
+    mute = socket.socket()
+    mute.bind(("127.0.0.1", 0))
+    mute.listen(8)                                   # connections complete, nothing ever answers
+    try:
+        p = harness.spawn([harness.LIFELINE, "ls", "--server", "127.0.0.1:%d" % mute.getsockname()[1],
+                           "--connect-timeout", "30s"], stderr=harness.subprocess.PIPE)
+        mute.settimeout(5)
+        conn, _ = mute.accept()                      # it has connected: it is waiting for WELCOME
+        t0 = time.monotonic()
+        p.send_signal(signal.SIGTERM)
+        try:
+            _, err = p.communicate(timeout=3)
+        except harness.subprocess.TimeoutExpired:
+            harness.kill_proc(p)
+            raise harness.Failure("ls still waiting 3 s after SIGTERM")
+        log("ls: exit %d %.0f ms after SIGTERM: %s", p.returncode, (time.monotonic() - t0) * 1e3,
+            err.decode().strip())
+        check(p.returncode == 1 and "signal" in err.decode(), "ls exited %d: %s", p.returncode, err)
+        conn.close()
+    finally:
+        mute.close()
+
+
 def test_replaced_agent_exits_with_status_3(env):
     """An agent told BYE replaced stops instead of taking its id back (no flapping); it used
     to idle forever, so a supervisor could not notice."""
@@ -80,4 +107,5 @@ if __name__ == "__main__":
     run([test_sighup_is_logged_and_ignored,
          test_watch_exit_after_stops_on_sigterm,
          test_watch_exit_after_exits_after_n_events,
+         test_ls_stops_on_sigterm_while_waiting,
          test_replaced_agent_exits_with_status_3])
