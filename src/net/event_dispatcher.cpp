@@ -14,13 +14,14 @@ constexpr std::size_t kBatch = 256;
 }  // namespace
 
 EventDispatcher::EventDispatcher(EventLog& log) : log_(log) {
-  watch_token_ = log_.watch([this] { wake(); });
   thread_ = std::thread([this] { run(); });
 }
 
 EventDispatcher::~EventDispatcher() {
   drain();
-  log_.unwatch(watch_token_);
+  if (watch_token_ != 0) {
+    log_.unwatch(watch_token_);
+  }
   if (thread_.joinable()) {
     thread_.join();
   }
@@ -31,6 +32,10 @@ std::uint64_t EventDispatcher::add(Handler handler, std::uint64_t cursor, std::o
   reader->handler = std::move(handler);
   reader->cursor = cursor;
   reader->first = std::move(first);
+  // The log wakes this thread only once someone reads: a server without
+  // handlers pays nothing per presence change. Outside mu_, which the wake-up
+  // takes while the log holds its own lock.
+  std::call_once(watch_once_, [this] { watch_token_ = log_.watch([this] { wake(); }); });
   std::uint64_t token = 0;
   {
     const std::lock_guard lock(mu_);

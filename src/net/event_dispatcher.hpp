@@ -62,7 +62,8 @@ class EventDispatcher {
   std::uint64_t next_token_ = 1;                              // guarded by mu_
   bool woken_ = false;                                        // guarded by mu_
   bool draining_ = false;                                     // guarded by mu_
-  std::uint64_t watch_token_ = 0;
+  std::once_flag watch_once_;                                 // the log is watched from the first add() on
+  std::uint64_t watch_token_ = 0;                             // set once, under watch_once_
   std::thread thread_;
 };
 
