@@ -372,8 +372,18 @@ std::optional<Hello> parse_hello(Bytes p, ParseError& err) {
     }
   }
   // The token is an optional last field: a HELLO without it ends after the labels.
+  if (r.ok() && r.remaining() == 1) {
+    // Not "truncated": the labels ended cleanly and one byte follows them.
+    return fail<Hello>(err, ErrorCode::malformed,
+                       "HELLO has 1 stray byte after the labels (a token is a 2-byte length and 1..2048 bytes)");
+  }
   if (r.ok() && !r.at_end()) {
+    const auto left = r.remaining() - 2;
     h.token = r.str16();
+    if (!r.ok()) {
+      return fail<Hello>(err, ErrorCode::malformed,
+                         "HELLO token length runs past the payload (" + std::to_string(left) + " bytes follow it)");
+    }
     if (r.ok() && (h.token.empty() || h.token.size() > kMaxTokenLength)) {
       return fail<Hello>(err, ErrorCode::malformed, "HELLO token must be 1..2048 bytes when present");
     }

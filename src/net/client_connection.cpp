@@ -142,6 +142,9 @@ auto Client::Impl::Connection::plan_heartbeat(Clock::time_point now) -> Clock::t
     const auto ping = proto::encode_timestamp(proto::FrameType::ping, timestamp_us(now));
     send(std::string_view(reinterpret_cast<const char*>(ping.data()), ping.size()));
     last_ping_ = now;
+    if (now - due < hb_.interval) {
+      last_ping_ = last_tx_ = due;  // as the server does: a late timer's lateness does not add up
+    }
     due = next_ping_due(last_tx_, last_rx_, last_ping_, hb_.interval);
   }
   return due;

@@ -100,6 +100,14 @@ std::optional<Session::Clock::time_point> Session::check_heartbeat(Clock::time_p
   auto ping_due = next_ping_due(last_tx_, last_rx, last_ping_, hb_.interval);
   if (now >= ping_due) {
     send_ping(now);
+    // The wheel runs this up to a tick after the PING was due. Counting the
+    // PING as sent when it was due, not when the tick carried it, keeps that
+    // lateness from adding up: otherwise a 200 ms interval at a 50 ms tick
+    // pings every 250 ms. A PING overdue by a whole interval (a stalled loop)
+    // starts the rhythm afresh instead of bursting to catch up.
+    if (now - ping_due < hb_.interval) {
+      last_ping_ = last_tx_ = ping_due;
+    }
     ping_due = next_ping_due(last_tx_, last_rx, last_ping_, hb_.interval);
   }
   return std::min(expiry, ping_due);

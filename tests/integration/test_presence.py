@@ -13,7 +13,7 @@ import time
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import harness  # noqa: E402
-from harness import check, holds, log, now_ms, run, wait_until  # noqa: E402
+from harness import PING, PONG, Raw, check, frame, holds, log, now_ms, run, wait_until  # noqa: E402
 
 
 def test_duplicate_id_takeover(env):
@@ -233,6 +233,34 @@ def test_server_pings_mode_stays_online(env):
     check(now_ms() - c[0]["last_seen_ms"] <= 300 + 200, "last seen %.0f ms ago", now_ms() - c[0]["last_seen_ms"])
 
 
+def test_server_pings_keep_the_interval(env):
+    """SERVER_PINGS at a 200 ms interval on a 50 ms tick: the server pings every 200 ms, not
+    one tick late every time (it pinged every 250 ms: each PING was counted as sent when the
+    tick carried it, and the lateness added up). A raw client answers PINGs and times them."""
+    args = [a if a != "10ms" else "50ms" for a in harness.FAST_SERVER]  # --tick 50ms
+    check("--tick" in args and args[args.index("--tick") + 1] == "50ms", "args %s", args)
+    srv = env.server(args=args)
+    c = Raw(srv.port)
+    c.hello("metronome", interval_ms=200, timeout_ms=2000, flags=1)  # SERVER_PINGS
+    arrivals, end = [], time.monotonic() + 3.0
+    while (left := end - time.monotonic()) > 0:
+        try:
+            t, p = c.read_frame(left)
+        except OSError:  # socket.timeout: the window is over
+            break
+        check(t is not None, "server closed after %d PINGs", len(arrivals))
+        if t == PING:
+            arrivals.append(time.monotonic())
+            c.send(frame(PONG, p))
+    gaps = sorted(b - a for a, b in zip(arrivals[1:], arrivals[2:]))  # the first PING comes right after WELCOME
+    median = gaps[len(gaps) // 2] * 1000 if gaps else 0
+    log("%d PINGs in 3 s; spacing median %.0f ms, min %.0f ms, max %.0f ms", len(arrivals), median,
+        gaps[0] * 1000 if gaps else 0, gaps[-1] * 1000 if gaps else 0)
+    check(len(arrivals) >= 14, "%d PINGs in 3 s at a 200 ms interval (one tick late each: about 12)", len(arrivals))
+    check(180 <= median <= 225, "median PING spacing %.0f ms, expected 200 (+ at most half a tick)", median)
+    c.close()
+
+
 if __name__ == "__main__":
     run([test_duplicate_id_takeover,
          test_duplicate_id_reject,
@@ -241,4 +269,5 @@ if __name__ == "__main__":
          test_server_sigterm_says_shutdown,
          test_server_sigterm_exits_promptly,
          test_ls_labels_and_fields,
-         test_server_pings_mode_stays_online])
+         test_server_pings_mode_stays_online,
+         test_server_pings_keep_the_interval])

@@ -750,6 +750,17 @@ def _():
     return "ERROR %r" % e["message"]
 
 
+@case("oversized PING before HELLO -> too_large (length is checked first)")
+def _():
+    # protocol.md section 6, "Order of checks": the length check (2) comes before
+    # the handshake check (4), so a PING of length 9 before HELLO is too_large.
+    c = connect()
+    c.sock.sendall(struct.pack(">IB", 9, PING) + bytes(9))
+    e = expect_error_and_close(c, "too_large")
+    keeper().check_alive()
+    return "ERROR %r" % e["message"]
+
+
 @case("silence -> handshake_timeout after ~500 ms")
 def _():
     # The deadline starts at accept, after connect() began, and is at most one

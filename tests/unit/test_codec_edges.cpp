@@ -264,12 +264,18 @@ TEST(ParseHello, RejectsTrailingBytesAndEveryTruncation) {
     EXPECT_EQ(hello_error(ByteVec(p.begin(), p.begin() + static_cast<std::ptrdiff_t>(n))), ErrorCode::malformed)
         << "truncated to " << n;
   }
-  // After the labels only the optional token may follow: one stray byte is a
-  // truncated token, and anything after a token is trailing.
+  // After the labels only the optional token may follow: one stray byte is
+  // named as such (not "truncated": nothing before it is), a token length
+  // past the end says so, and anything after a token is trailing.
   ParseError err;
   p.push_back(0);
   EXPECT_FALSE(parse_hello(Bytes(p), err));
   EXPECT_EQ(err.code, ErrorCode::malformed);
+  EXPECT_NE(err.message.find("1 stray byte after the labels"), std::string::npos) << err.message;
+  p.push_back(9);  // a token length of 9 with no bytes after it
+  EXPECT_FALSE(parse_hello(Bytes(p), err));
+  EXPECT_NE(err.message.find("token length runs past the payload (0 bytes follow it)"), std::string::npos)
+      << err.message;
   h.token = "t";
   p = hello_payload(h);
   ASSERT_EQ(hello_error(p), std::nullopt);
