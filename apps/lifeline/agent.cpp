@@ -107,16 +107,18 @@ void run_agent(const AgentArgs& args) {
   auto work = boost::asio::make_work_guard(io);
   std::vector<std::unique_ptr<Client>> clients;
   // A client stops by itself only when another connection took its id over
-  // (BYE replaced); once all have, nothing is left to do: exit and say so.
+  // (BYE replaced) or the server refused it for good; once all have, nothing
+  // is left to do: exit and say so.
   std::atomic<unsigned> replaced{0};
+  std::atomic<unsigned> refused{0};
   for (unsigned i = 0; i < args.count; ++i) {
     const std::string id = args.count == 1 ? args.id : args.id + "-" + std::to_string(i);
     auto client = std::make_unique<Client>(io.get_executor(), to_options(args, id));
     Client* raw = client.get();
-    client->on_state([&args, &replaced, id, raw](const StateChange& c) {
+    client->on_state([&args, &replaced, &refused, id, raw](const StateChange& c) {
       print_change(args, id.empty() ? raw->id() : id, c);
       if (c.to == ClientState::stopped) {
-        ++replaced;  // before any stop() of ours: the only other way to stop
+        ++(c.refused ? refused : replaced);  // before any stop() of ours: the only other ways to stop
       }
     });
     clients.push_back(std::move(client));
@@ -125,7 +127,7 @@ void run_agent(const AgentArgs& args) {
     c->start();
   }
   std::thread io_thread([&io] { io.run(); });
-  const int sig = wait_for_termination_signal([&] { return replaced.load() == clients.size(); });
+  const int sig = wait_for_termination_signal([&] { return replaced.load() + refused.load() == clients.size(); });
 
   // Say BYE on every connection, then leave once all are written (bounded wait).
   std::mutex mu;
@@ -147,6 +149,12 @@ void run_agent(const AgentArgs& args) {
   io.stop();
   io_thread.join();
   clients.clear();
+  if (sig == 0 && refused.load() > 0) {
+    std::cerr << "lifeline agent: the server refused "
+              << (args.count == 1 ? "the id" : std::to_string(refused.load()) + " ids")
+              << " for good (see above); exiting with status " << kExitRefused << "\n";
+    throw CLI::RuntimeError(kExitRefused);
+  }
   if (sig == 0) {
     std::cerr << "lifeline agent: another connection took over " << (args.count == 1 ? "the id" : "every id")
               << "; exiting with status " << kExitReplaced << "\n";
@@ -161,7 +169,7 @@ void register_agent(CLI::App& app) {
   auto args = std::make_shared<AgentArgs>();
   cmd->add_option("--id,-i", args->id, "client id (empty: the server assigns one); with --count, the id prefix");
   cmd->add_option("--server,-s", args->servers,
-                  "server HOST:PORT; several (comma-separated or repeated) are tried in turn")
+                  "server HOST:PORT (a name, IPv4, or [IPv6]); several (comma-separated or repeated) are tried in turn")
       ->capture_default_str();
   cmd->add_option("--interval", args->interval, "proposed heartbeat interval (0ms = server default)")
       ->capture_default_str();

@@ -8,6 +8,7 @@
 
 #include <CLI/CLI.hpp>
 #include <array>
+#include <boost/asio/ip/tcp.hpp>
 #include <boost/json.hpp>
 #include <chrono>
 #include <cstdint>
@@ -256,6 +257,8 @@ void run_storm(const Options& o);
 void run_saturate(const Options& o);
 /// Runs `sh -c "exec CMD"` in the background; returns the pid (the server's own, thanks to exec).
 int start_server(const std::string& cmd);
+/// `server` (HOST:PORT, [V6]:PORT, or a name) as its first resolved address; throws UsageError naming it.
+boost::asio::ip::tcp::endpoint resolve_server(const std::string& server);
 /// Waits (up to 5 s) until `server` (HOST:PORT) accepts a TCP connection;
 /// throws if the server process `pid` exits first or the time runs out.
 void wait_listening(const std::string& server, int pid);

@@ -231,11 +231,24 @@ int start_server(const std::string& cmd) {
   return pid;
 }
 
-void wait_listening(const std::string& server, int pid) {
+boost::asio::ip::tcp::endpoint resolve_server(const std::string& server) {
   const auto colon = server.rfind(':');
-  if (colon == std::string::npos) throw UsageError("--server must be HOST:PORT");
-  const boost::asio::ip::tcp::endpoint ep(boost::asio::ip::make_address(server.substr(0, colon)),
-                                          static_cast<std::uint16_t>(std::stoul(server.substr(colon + 1))));
+  if (colon == std::string::npos || colon == 0) throw UsageError("--server must be HOST:PORT, not '" + server + "'");
+  std::string host = server.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  // Once, at startup: the load is measured against one address.
+  boost::asio::io_context io;
+  boost::asio::ip::tcp::resolver resolver(io);
+  boost::system::error_code ec;
+  const auto results = resolver.resolve(host, server.substr(colon + 1), ec);
+  if (ec || results.empty()) {
+    throw UsageError("--server " + server + ": cannot resolve '" + host + "': " + ec.message());
+  }
+  return results.begin()->endpoint();
+}
+
+void wait_listening(const std::string& server, int pid) {
+  const auto ep = resolve_server(server);
   boost::asio::io_context io;
   const std::int64_t deadline = now_us() + 5'000'000;
   for (;;) {

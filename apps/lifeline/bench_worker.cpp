@@ -65,10 +65,7 @@ class Worker {
         timer_(io_),
         in_(io_, ::dup(0)),
         rng_(std::random_device{}()) {
-    const auto colon = a.server.rfind(':');
-    if (colon == std::string::npos) throw UsageError("--server must be HOST:PORT");
-    server_ = tcp::endpoint(asio::ip::make_address(a.server.substr(0, colon)),
-                            static_cast<std::uint16_t>(std::stoul(a.server.substr(colon + 1))));
+    server_ = resolve_server(a.server);
     for (unsigned i = 0; i < a.count; ++i) {
       conns_.push_back(std::make_unique<Conn>(io_));
       conns_.back()->index = i;

@@ -90,7 +90,8 @@ int wait_for_termination_signal(const std::function<bool()>& done) {
 }
 
 void add_tool_options(CLI::App& cmd, ToolOptions& o) {
-  cmd.add_option("--server,-s", o.servers, "server address HOST:PORT (comma-separated or repeated to try several)")
+  cmd.add_option("--server,-s", o.servers,
+                 "server address HOST:PORT: a name, IPv4, or [IPv6] (comma-separated or repeated to try several)")
       ->capture_default_str();
   cmd.add_option("--connect-timeout", o.connect_timeout, "give up connecting after this long")->capture_default_str();
   cmd.add_flag("--json", o.json, "machine-readable output, one JSON object per line");

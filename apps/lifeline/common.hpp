@@ -41,6 +41,10 @@ int wait_for_termination_signal(const std::function<bool()>& done = {});
 /// connection took its id over (BYE replaced), so it stopped instead of
 /// taking the id back (docs/operations.md, "Exit status").
 inline constexpr int kExitReplaced = 3;
+/// Exit status of ls, watch and agent when the server refused the handshake in
+/// a way no retry can fix (ClientOptions::stop_when_refused): a bad token,
+/// an unsupported protocol version, a HELLO the server cannot accept.
+inline constexpr int kExitRefused = 4;
 
 /// TLS and token options of every client-side command (agent, ls, watch),
 /// bound straight into the library's option structs.

@@ -21,7 +21,7 @@ void run_serve(CLI::App& cmd, ServeArgs& args) {
   Server server(options);
   try {
     server.start();
-  } catch (const std::system_error& e) {
+  } catch (const std::exception& e) {  // cannot bind, or a listen name that does not resolve
     logger()->critical("{}", e.what());
     throw CLI::RuntimeError(1);
   }

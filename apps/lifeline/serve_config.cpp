@@ -107,7 +107,9 @@ ServerOptions to_options(const ServeArgs& a) {
 void add_serve_options(CLI::App& cmd_ref, ServeArgs& args_ref) {
   auto* cmd = &cmd_ref;
   auto* args = &args_ref;
-  cmd->add_option("--listen,-l", args->listen, "address HOST:PORT to listen on (repeatable; port 0 = any free port)")
+  cmd->add_option("--listen,-l", args->listen,
+                  "address HOST:PORT to listen on: IPv4, [IPv6], or a name (every address it has) (repeatable; port 0 "
+                  "= any free port)")
       ->capture_default_str();
   cmd->add_option("--threads,-t", args->threads,
                   "I/O threads, each with its own sessions and timing wheel (0 = one per core)")

@@ -107,10 +107,14 @@ void run_ls(const ToolOptions& t) {
   Client client(observer_options(t));
   std::mutex mu;
   bool done = false;
+  std::string refused;  // the server refused the handshake for good: no point waiting
   ListResult list;
-  client.on_state([&client](const StateChange& c) {
+  client.on_state([&](const StateChange& c) {
     if (c.to == ClientState::online) {
       client.list(1);
+    } else if (c.to == ClientState::stopped && c.refused) {
+      const std::lock_guard lock(mu);
+      refused = c.reason;
     }
   });
   client.on_list([&](const proto::ListReply& r) {
@@ -123,12 +127,16 @@ void run_ls(const ToolOptions& t) {
   // Waited for like every program's work: SIGINT and SIGTERM end it at once.
   const int sig = wait_for_termination_signal([&] {
     const std::lock_guard lock(mu);
-    return done || std::chrono::steady_clock::now() >= deadline;
+    return done || !refused.empty() || std::chrono::steady_clock::now() >= deadline;
   });
   const std::lock_guard lock(mu);
   if (sig != 0) {
     std::cerr << "lifeline ls: stopped by signal " << sig << " before an answer\n";
     throw CLI::RuntimeError(1);
+  }
+  if (!done && !refused.empty()) {
+    std::cerr << "lifeline ls: refused: " << refused << "\n";
+    throw CLI::RuntimeError(kExitRefused);
   }
   if (!done) {
     std::cerr << "lifeline ls: no answer from " << t.servers.front() << " within "
@@ -175,10 +183,13 @@ void run_watch(const ToolOptions& t, std::uint64_t exit_after, bool snapshot) {
       list = ListResult{};
     }
   });
-  client.on_state([&t](const StateChange& c) {
+  std::atomic<bool> refused{false};
+  client.on_state([&refused](const StateChange& c) {
     std::cerr << timestamp() << " watch: " << to_string(c.to) << (c.server.empty() ? "" : " " + c.server)
               << (c.reason.empty() ? "" : " (" + c.reason + ")") << std::endl;
-    (void)t;
+    if (c.to == ClientState::stopped && c.refused) {
+      refused = true;
+    }
   });
   std::atomic<std::uint64_t> seen{0};
   client.on_event([&](const proto::Event& e) {
@@ -188,8 +199,12 @@ void run_watch(const ToolOptions& t, std::uint64_t exit_after, bool snapshot) {
   client.subscribe(SubscribeOptions{.snapshot = snapshot, .request_id = 0});
   client.start();
   // Signals end the wait in both modes: with --exit-after too, SIGINT and SIGTERM stop it.
-  wait_for_termination_signal([&] { return exit_after > 0 && seen.load() >= exit_after; });
+  wait_for_termination_signal([&] { return refused.load() || (exit_after > 0 && seen.load() >= exit_after); });
   client.stop();
+  if (refused) {
+    std::cerr << "lifeline watch: refused by the server: " << client.last_error() << "\n";
+    throw CLI::RuntimeError(kExitRefused);
+  }
 }
 
 }  // namespace

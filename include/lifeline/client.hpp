@@ -4,6 +4,8 @@
 /// in turn, a connect timeout on every attempt). One exception: when the server
 /// says another connection with the same id took over (BYE replaced), the
 /// client stops instead of taking the id back ("last one wins": no flapping).
+/// Two: when the server refuses the handshake in a way no retry can fix
+/// (ClientOptions::stop_when_refused), the client stops and says why.
 ///
 /// Threading: every public member function is thread-safe. Handlers run on the
 /// client's I/O thread (its own, or the io_context you gave it), one at a time;
@@ -50,7 +52,9 @@ struct ClientTlsOptions {
 };
 
 struct ClientOptions {
-  /// "host:port" endpoints, tried in turn.
+  /// "host:port" endpoints, tried in turn: IPv4, "[v6]:port", or a host name,
+  /// resolved (asynchronously) on every attempt, each of its addresses tried
+  /// in the resolver's order with the connect timeout.
   std::vector<std::string> servers;
   /// Client id; empty = the server assigns one.
   std::string id;
@@ -73,6 +77,15 @@ struct ClientOptions {
   /// a renewed token is picked up without a restart.
   std::string token;
   std::string token_file;
+  /// Stop (state `stopped`, StateChange::refused set) instead of retrying
+  /// when the server refuses the handshake with an ERROR that the same HELLO
+  /// would get again: `unsupported_version` (after falling back to version
+  /// 1), `malformed` or `too_large` (the HELLO itself), and `unauthorized`
+  /// unless the token comes from token_file (which may be fixed meanwhile: it
+  /// is read again before every attempt). Any other failure is retried with
+  /// backoff, `rejected` included: the id's holder may leave (a standby
+  /// client waits for its turn that way).
+  bool stop_when_refused = true;
 
   /// Empty if usable, else a message naming the offending option.
   std::string validate() const;
@@ -95,6 +108,8 @@ struct StateChange {
   std::chrono::milliseconds interval{0};  ///< negotiated, for `online`
   std::chrono::milliseconds timeout{0};
   unsigned attempts = 0;  ///< connection attempts this outage took, for `online`
+  /// For `stopped`: the server's ERROR that ended the client (stop_when_refused).
+  std::optional<proto::ErrorCode> refused;
 };
 
 class Client {

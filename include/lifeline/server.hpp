@@ -36,7 +36,9 @@ struct ServerTlsOptions {
 };
 
 struct ServerOptions {
-  /// "host:port" addresses to listen on; port 0 picks a free port (see ports()).
+  /// "host:port" addresses to listen on: IPv4 literals, "[v6]:port", or names
+  /// resolved at start() ("localhost:7000" listens on each address the name
+  /// has). Port 0 picks a free port, the same for all of a name's addresses (see ports()).
   std::vector<std::string> listen{"127.0.0.1:7000"};
   /// I/O threads; 0 = one per hardware thread.
   unsigned threads = 0;
@@ -92,8 +94,10 @@ class Server {
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
 
-  /// Binds every listen address and starts the I/O threads. Throws
-  /// std::system_error naming the address if one cannot be bound.
+  /// Resolves every listen address (a name binds each of its addresses),
+  /// binds them and starts the I/O threads. Throws std::invalid_argument
+  /// naming the address if a name does not resolve, std::system_error if an
+  /// address cannot be bound.
   void start();
   /// Sends BYE(reason) to every client, and once every resulting offline
   /// event has reached every subscriber (SUBSCRIBE sessions and handlers),

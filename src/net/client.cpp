@@ -8,7 +8,7 @@
 #include <boost/asio/post.hpp>
 #include <stdexcept>
 
-#include "asio_endpoint.hpp"
+#include "address.hpp"
 #include "client_connection.hpp"
 #include "client_impl.hpp"
 #include "lifeline/log.hpp"
@@ -71,10 +71,6 @@ std::string ClientOptions::validate() const {
 
 Client::Impl::Impl(asio::any_io_executor executor, ClientOptions options)
     : opts(std::move(options)), ex(std::move(executor)), backoff(opts.backoff), backoff_timer(ex) {
-  for (const auto& s : opts.servers) {
-    endpoints.push_back(detail::parse_endpoint(s));
-    endpoint_names.push_back(s);
-  }
   if (opts.tls.enabled) {
     tls_ctx = detail::make_client_tls_context(opts.tls);
   }

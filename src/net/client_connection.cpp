@@ -8,7 +8,9 @@
 #include <boost/asio/ssl/error.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
+#include <cstring>
 
+#include "address.hpp"
 #include "lifeline/duration.hpp"
 #include "lifeline/token.hpp"
 #include "ping_policy.hpp"
@@ -24,12 +26,21 @@ constexpr auto kAsTuple = asio::as_tuple(asio::use_awaitable);
 std::string ms_text(std::chrono::steady_clock::duration d) {
   return format_duration(std::chrono::duration_cast<std::chrono::milliseconds>(d));
 }
+
+// "127.0.0.1:7000" / "[::1]:7000", as address.hpp spells addresses.
+std::string endpoint_text(const boost::asio::ip::tcp::endpoint& ep) {
+  detail::SocketAddress a;
+  std::memcpy(&a.storage, ep.data(), ep.size());
+  a.size = static_cast<socklen_t>(ep.size());
+  return detail::to_string(a);
+}
 }  // namespace
 
 Client::Impl::Connection::Connection(Impl& client, std::string name)
     : client_(client),
       opts_(client.opts),
       name_(std::move(name)),
+      resolver_(client.ex),
       socket_(client.ex),
       decoder_(proto::FrameLimits{client.opts.max_data}),
       handshake_deadline_(Clock::now() + client.opts.connect_timeout),
@@ -37,7 +48,7 @@ Client::Impl::Connection::Connection(Impl& client, std::string name)
       watchdog_timer_(client.ex),
       writer_wake_(client.ex, Clock::time_point::max()) {}
 
-asio::awaitable<void> Client::Impl::Connection::run(const tcp::endpoint& ep) {
+asio::awaitable<void> Client::Impl::Connection::run() {
   std::string token = opts_.token;
   if (!opts_.token_file.empty()) {
     try {
@@ -48,7 +59,7 @@ asio::awaitable<void> Client::Impl::Connection::run(const tcp::endpoint& ep) {
       co_return;
     }
   }
-  if (!co_await connect(ep)) {
+  if (!co_await connect()) {
     co_return;
   }
   send_hello(std::move(token));
@@ -56,13 +67,57 @@ asio::awaitable<void> Client::Impl::Connection::run(const tcp::endpoint& ep) {
   co_await ((reader() || watchdog()) && writer());
 }
 
-asio::awaitable<bool> Client::Impl::Connection::connect(const tcp::endpoint& ep) {
-  connect_timer_.expires_at(handshake_deadline_);
-  auto connected = co_await (socket_.async_connect(ep, kAsTuple) || connect_timer_.async_wait(kAsTuple));
-  if (connected.index() == 1) {
-    close("connect timed out after " + ms_text(opts_.connect_timeout));
-  } else if (auto [ec] = std::get<0>(connected); ec) {
-    close("connect failed: " + ec.message());
+// The endpoint's addresses, resolved now; nullopt (and closed) if the name
+// does not resolve within the connect timeout or the attempt was stopped.
+auto Client::Impl::Connection::resolve() -> asio::awaitable<std::optional<tcp::resolver::results_type>> {
+  const auto hp = detail::split_host_port(name_);  // checked when the client was made: cannot throw
+  const auto flags =
+      hp.numeric ? tcp::resolver::numeric_host | tcp::resolver::numeric_service : tcp::resolver::numeric_service;
+  connect_timer_.expires_after(opts_.connect_timeout);
+  auto resolved = co_await (resolver_.async_resolve(hp.host, std::to_string(hp.port), flags, kAsTuple) ||
+                            connect_timer_.async_wait(kAsTuple));
+  if (resolved.index() == 1) {
+    close("cannot resolve '" + hp.host + "': no answer within " + ms_text(opts_.connect_timeout));
+  } else if (auto [ec, results] = std::get<0>(resolved); ec) {
+    close("cannot resolve '" + hp.host + "': " + ec.message());
+  } else if (!closed_) {
+    co_return std::move(results);
+  }
+  co_return std::nullopt;
+}
+
+asio::awaitable<bool> Client::Impl::Connection::connect() {
+  const auto addresses = co_await resolve();
+  if (!addresses) {
+    co_return false;
+  }
+  // Each address in turn, each with the whole connect timeout; the failures
+  // are reported together if none connects.
+  std::string failures;
+  for (const auto& entry : *addresses) {
+    handshake_deadline_ = Clock::now() + opts_.connect_timeout;
+    connect_timer_.expires_at(handshake_deadline_);
+    boost::system::error_code ignored;
+    socket_.close(ignored);  // a failed attempt's socket cannot connect again
+    auto connected =
+        co_await (socket_.async_connect(entry.endpoint(), kAsTuple) || connect_timer_.async_wait(kAsTuple));
+    if (closed_) {
+      co_return false;  // stop() came meanwhile
+    }
+    std::string why;
+    if (connected.index() == 1) {
+      why = "timed out after " + ms_text(opts_.connect_timeout);
+    } else if (auto [ec] = std::get<0>(connected); ec) {
+      why = ec.message();
+    } else {
+      failures.clear();
+      break;
+    }
+    const bool several = addresses->size() > 1;
+    failures += (failures.empty() ? "" : "; ") + (several ? endpoint_text(entry.endpoint()) + ": " : "") + why;
+  }
+  if (!failures.empty()) {
+    close("connect failed: " + failures);
   }
   if (!closed_ && client_.tls_ctx) {
     if (auto why = co_await tls_handshake(); !why.empty()) {
@@ -214,6 +269,7 @@ void Client::Impl::Connection::close(std::string reason) {
   reason_ = std::move(reason);
   boost::system::error_code ignored;
   socket_.close(ignored);
+  resolver_.cancel();
   connect_timer_.cancel();
   watchdog_timer_.cancel();
   writer_wake_.cancel();

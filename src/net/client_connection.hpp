@@ -38,7 +38,9 @@ class Client::Impl::Connection {
   Connection& operator=(const Connection&) = delete;
 
   /// The whole attempt; returns once it has ended and its coroutines are done.
-  boost::asio::awaitable<void> run(const tcp::endpoint& ep);
+  /// Resolves the endpoint's host again (addresses change) and tries each of
+  /// its addresses in the resolver's order, each with the connect timeout.
+  boost::asio::awaitable<void> run();
   /// Queues a frame unless the attempt is ending.
   void send(std::string_view frame);
   /// Sends BYE if online, then closes once it is written; closes at once otherwise.
@@ -55,9 +57,12 @@ class Client::Impl::Connection {
   const std::string& reason() const { return reason_; }
   bool replaced() const { return replaced_; }
   bool refused() const { return refused_; }
+  /// The server's ERROR before WELCOME, if that is how the attempt ended.
+  std::optional<proto::ErrorCode> refusal() const { return refusal_; }
 
  private:
-  boost::asio::awaitable<bool> connect(const tcp::endpoint& ep);
+  boost::asio::awaitable<bool> connect();
+  boost::asio::awaitable<std::optional<tcp::resolver::results_type>> resolve();
   boost::asio::awaitable<std::string> tls_handshake();  // "" when established (client_tls.cpp)
   void send_hello(std::string token);
   boost::asio::awaitable<void> reader();
@@ -75,13 +80,14 @@ class Client::Impl::Connection {
   const ClientOptions& opts_;
   std::string name_;  // the endpoint as configured, for messages and StateChange::server
 
+  tcp::resolver resolver_;
   tcp::socket socket_;
   std::optional<boost::asio::ssl::stream<tcp::socket&>> tls_;  // over socket_, when TLS is on
   proto::FrameDecoder decoder_;
   std::array<std::uint8_t, std::size_t{16} * 1024> rx_{};
 
-  Clock::time_point handshake_deadline_;     // TCP connect + TLS + WELCOME
-  boost::asio::steady_timer connect_timer_;  // TCP connect and TLS handshake
+  Clock::time_point handshake_deadline_;     // per address: TCP connect + TLS + WELCOME
+  boost::asio::steady_timer connect_timer_;  // name resolution, TCP connect and TLS handshake
   boost::asio::steady_timer watchdog_timer_;
   Heartbeat hb_{};                             // negotiated, once welcomed
   std::uint8_t version_ = proto::kMinVersion;  // in force, once welcomed
@@ -95,8 +101,9 @@ class Client::Impl::Connection {
   bool welcomed_ = false;
   bool closed_ = false;
   std::string reason_;
-  bool replaced_ = false;  // the server said BYE(replaced): do not fight for the id
-  bool refused_ = false;   // the server (or our own setup) refused: worth a warning, not routine
+  bool replaced_ = false;                    // the server said BYE(replaced): do not fight for the id
+  bool refused_ = false;                     // the server (or our own setup) refused: worth a warning, not routine
+  std::optional<proto::ErrorCode> refusal_;  // the ERROR code, when the server refused the handshake
 };
 
 }  // namespace lifeline

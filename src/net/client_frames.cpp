@@ -72,6 +72,8 @@ bool Client::Impl::Connection::on_bye_or_error(const proto::Frame& f) {
       // which has everything but resumable event streams.
       client_.hello_version = proto::kMinVersion;
       refused_ = false;
+    } else if (!welcomed_) {
+      refusal_ = e->code;
     }
     close("server error " + std::string(proto::to_string(e->code)) + ": " + e->message);
   } else {

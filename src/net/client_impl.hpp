@@ -41,10 +41,10 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
   void run_when_stopped();
   void set_state(ClientState to, StateChange change);
   void set_error(std::string why);
+  /// An ERROR before WELCOME that the same HELLO would get again (ClientOptions::stop_when_refused).
+  bool retry_cannot_help(proto::ErrorCode code) const;
 
   ClientOptions opts;
-  std::vector<tcp::endpoint> endpoints;
-  std::vector<std::string> endpoint_names;
   boost::asio::any_io_executor ex;
 
   // Own thread, when constructed without an executor.

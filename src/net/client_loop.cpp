@@ -13,6 +13,23 @@
 namespace lifeline {
 namespace asio = boost::asio;
 
+namespace {
+// A failed attempt is logged as a warning the first time in an outage and
+// every this many attempts after (attempts 1, 11, 21, ...): an operator sees
+// that and why the server is unreachable, without a line per retry.
+constexpr unsigned kWarnEvery = 10;
+}  // namespace
+
+bool Client::Impl::retry_cannot_help(proto::ErrorCode code) const {
+  switch (code) {
+    case proto::ErrorCode::unauthorized: return opts.token_file.empty();  // a file may be fixed meanwhile
+    case proto::ErrorCode::unsupported_version:
+    case proto::ErrorCode::malformed:
+    case proto::ErrorCode::too_large: return true;
+    default: return false;
+  }
+}
+
 void Client::Impl::set_state(ClientState to, StateChange change) {
   {
     const std::lock_guard lock(mu);
@@ -37,7 +54,7 @@ asio::awaitable<void> Client::Impl::main_loop() {
   const auto self = shared_from_this();
   set_state(ClientState::connecting, {});
   std::size_t next_endpoint = 0;
-  std::string stopped_because;
+  StateChange last;  // the `stopped` transition
   bool wait_first = false;
   while (!stopping) {
     if (wait_first) {
@@ -48,11 +65,11 @@ asio::awaitable<void> Client::Impl::main_loop() {
       }
     }
     wait_first = true;  // every retry waits a jittered delay, the first one after a loss too
-    const auto i = next_endpoint++ % endpoints.size();
+    const auto i = next_endpoint++ % opts.servers.size();
     ++attempts;
-    const auto conn = std::make_shared<Connection>(*this, endpoint_names[i]);
+    const auto conn = std::make_shared<Connection>(*this, opts.servers[i]);
     current = conn;
-    co_await conn->run(endpoints[i]);
+    co_await conn->run();
     current.reset();
     if (stopping) {
       break;
@@ -60,25 +77,31 @@ asio::awaitable<void> Client::Impl::main_loop() {
     if (conn->welcomed() && conn->replaced()) {
       // Another live connection now holds our id. Reconnecting would take it
       // back, and the two would take it from each other forever: last one wins.
-      stopped_because = conn->reason() + "; not reconnecting: another connection with this id is live";
+      last.reason = conn->reason() + "; not reconnecting: another connection with this id is live";
       break;
     }
     if (conn->welcomed()) {
       attempts = 0;  // the next outage counts from zero
       StateChange c;
-      c.server = endpoint_names[i];
+      c.server = opts.servers[i];
       c.reason = conn->reason();
       set_state(ClientState::reconnecting, c);
     } else {
-      set_error(endpoint_names[i] + ": " + conn->reason());
+      set_error(opts.servers[i] + ": " + conn->reason());
+      if (const auto code = conn->refusal(); code && opts.stop_when_refused && retry_cannot_help(*code)) {
+        logger()->error("{} refused the handshake: {}; not retrying", opts.servers[i], conn->reason());
+        last.server = opts.servers[i];
+        last.reason = opts.servers[i] + ": " + conn->reason() + "; not retrying: the same HELLO would be refused again";
+        last.refused = code;
+        break;
+      }
       // An unreachable server is routine during an outage; a refusal (a bad
       // token, a certificate for another id) needs someone to act.
-      logger()->log(conn->refused() ? spdlog::level::warn : spdlog::level::debug, "attempt {} to {} failed: {}",
-                    attempts, endpoint_names[i], conn->reason());
+      const bool warn = conn->refused() || attempts % kWarnEvery == 1;
+      logger()->log(warn ? spdlog::level::warn : spdlog::level::debug, "attempt {} to {} failed: {}", attempts,
+                    opts.servers[i], conn->reason());
     }
   }
-  StateChange last;
-  last.reason = stopped_because;
   set_state(ClientState::stopped, last);
   run_when_stopped();
 }

@@ -1,5 +1,6 @@
 #include "lifeline/server.hpp"
 
+#include <netinet/in.h>
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
 
@@ -7,6 +8,7 @@
 #include <cerrno>
 #include <functional>
 #include <future>
+#include <iterator>
 #include <random>
 #include <stdexcept>
 #include <system_error>
@@ -22,16 +24,46 @@ using detail::Fd;
 using detail::Shard;
 
 namespace {
-// A non-blocking listening socket on `text`; throws std::system_error naming it.
-Fd listen_on(const std::string& text) {
-  const auto addr = detail::parse_address(text);
+// A non-blocking listening socket on `addr`; throws std::system_error naming `text`.
+Fd listen_at(const detail::SocketAddress& addr, const std::string& text) {
   Fd fd(::socket(addr.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
   const int one = 1;
-  if (!fd || ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
+  // IPv6 sockets take IPv6 only, so "[::]:7000" and "0.0.0.0:7000" can both
+  // be listed, and a name's IPv4 and IPv6 addresses bind side by side.
+  const bool v6_only =
+      addr.family() != AF_INET6 || ::setsockopt(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one) == 0;
+  if (!fd || !v6_only || ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
       ::bind(fd.get(), addr.data(), addr.size) != 0 || ::listen(fd.get(), SOMAXCONN) != 0) {
-    throw std::system_error(errno, std::generic_category(), "cannot listen on " + text);
+    throw std::system_error(errno, std::generic_category(),
+                            "cannot listen on " + text + " (" + detail::to_string(addr) + ")");
   }
   return fd;
+}
+
+// The address a listening socket is bound to (port 0 resolved).
+detail::SocketAddress local_endpoint(const Fd& fd) {
+  detail::SocketAddress a;
+  if (::getsockname(fd.get(), a.data(), &a.size) != 0) {
+    a = {};
+  }
+  return a;
+}
+
+// One listening socket per address `text` resolves to ("localhost" is often
+// 127.0.0.1 and ::1). With port 0 they all take the port the first one got, so
+// a name has one port. Throws std::invalid_argument (no address) or
+// std::system_error (cannot bind), naming `text`.
+std::vector<Fd> listen_on(const std::string& text) {
+  std::vector<Fd> out;
+  std::uint16_t port = 0;
+  for (auto addr : detail::resolve_address(text)) {
+    if (port != 0) {
+      addr.set_port(port);
+    }
+    out.push_back(listen_at(addr, text));
+    port = local_endpoint(out.back()).port();
+  }
+  return out;
 }
 
 // A server run's id: random, so a reader can tell a restarted server from the
@@ -45,14 +77,6 @@ std::uint64_t new_instance_id() {
   return id;
 }
 
-// The address a listening socket is bound to (port 0 resolved).
-detail::SocketAddress local_endpoint(const Fd& fd) {
-  detail::SocketAddress a;
-  if (::getsockname(fd.get(), a.data(), &a.size) != 0) {
-    a = {};
-  }
-  return a;
-}
 }  // namespace
 
 std::string ServerOptions::validate() const {
@@ -147,8 +171,9 @@ void Server::start() {
   std::vector<Fd> listeners;
   std::vector<std::uint16_t> ports;
   for (const auto& text : ctx.options.listen) {
-    listeners.push_back(listen_on(text));
-    ports.push_back(local_endpoint(listeners.back()).port());
+    auto fds = listen_on(text);
+    ports.push_back(local_endpoint(fds.front()).port());
+    std::move(fds.begin(), fds.end(), std::back_inserter(listeners));
   }
   impl_->ports = std::move(ports);
   for (unsigned i = 0; i < ctx.options.threads; ++i) {

@@ -241,6 +241,20 @@ def free_port():
 # --------------------------------------------------------------------------- line collectors
 
 
+def host_port(host, port):
+    """"host:port", an IPv6 literal in brackets."""
+    return ("[%s]:%d" if ":" in host else "%s:%d") % (host, port)
+
+
+def address_of(server):
+    """The --server value for a Server (its own address), an "host:port" string, or a port on HOST."""
+    if hasattr(server, "addr"):
+        return server.addr
+    if isinstance(server, str) and ":" in server:
+        return server
+    return host_port(HOST, int(server))
+
+
 class Collector:
     """Runs a program whose stdout is one line (usually JSON) per event and collects the
     lines in a background thread. Each item is a dict: the parsed JSON (or {"raw": line})
@@ -375,12 +389,12 @@ class Agent(Collector):
     """`lifeline agent --json`: items are state changes {"ts","id","state","from",...}."""
 
     def __init__(self, env, server, id, interval="100ms", timeout="300ms", backoff_base="100ms",
-                 backoff_cap="1s", count=1, quiet=False, labels=None, extra=(), log_level=None, name=None):
-        port = server.port if hasattr(server, "port") else int(server)
-        argv = [LIFELINE]
+                 backoff_cap="1s", count=1, quiet=False, labels=None, extra=(), log_level=None, name=None,
+                 prefix=()):
+        argv = list(prefix) + [LIFELINE]
         if log_level:
             argv += ["--log-level", log_level]
-        argv += ["agent", "--id", id, "--server", "%s:%d" % (HOST, port), "--json",
+        argv += ["agent", "--id", id, "--server", address_of(server), "--json",
                  "--backoff-base", backoff_base, "--backoff-cap", backoff_cap]
         if interval:
             argv += ["--interval", interval]
@@ -409,8 +423,7 @@ class Watch(Collector):
     """`lifeline watch --json`: items are presence events {"seq","kind","reason","at_ms","id","remote"}."""
 
     def __init__(self, env, server, name="watch", extra=()):
-        port = server.port if hasattr(server, "port") else int(server)
-        super().__init__(env, [LIFELINE, "watch", "--server", "%s:%d" % (HOST, port), "--json"] + list(extra), name)
+        super().__init__(env, [LIFELINE, "watch", "--server", address_of(server), "--json"] + list(extra), name)
 
     def wait_connected(self, timeout=5.0, count=1):
         """Wait until watch's stderr says it is online (count-th time: after a server restart)."""
@@ -434,8 +447,8 @@ class Watch(Collector):
 class Server:
     """`lifeline serve` on 127.0.0.1. port=0: any free port (read from --port-file)."""
 
-    def __init__(self, env, port=0, args=FAST_SERVER, extra=(), name="server"):
-        self.env, self.name = env, name
+    def __init__(self, env, port=0, args=FAST_SERVER, extra=(), name="server", host=HOST):
+        self.env, self.name, self.host = env, name, host
         self.requested_port = port
         self.args = list(args) + list(extra)
         self.port = None
@@ -450,7 +463,7 @@ class Server:
 
     @property
     def addr(self):
-        return "%s:%d" % (HOST, self.port)
+        return host_port(self.host, self.port)
 
     def start(self, port=None, timeout=10.0):
         """Start (or restart) the server; port=None reuses the port of the last run, if any.
@@ -461,7 +474,7 @@ class Server:
         while True:
             self.generation += 1
             pf = self.env.path("%s.port.%d" % (self.name, self.generation))
-            argv = [LIFELINE, "serve", "--listen", "%s:%d" % (HOST, port), "--port-file", pf] + self.args
+            argv = [LIFELINE, "serve", "--listen", host_port(self.host, port), "--port-file", pf] + self.args
             logf = open(self.log_path, "ab")
             logf.write(("--- harness: start #%d: %s\n" % (self.generation, " ".join(argv[1:]))).encode())
             logf.flush()
@@ -678,8 +691,8 @@ class Env:
     def path(self, fname):
         return os.path.join(self.dir, fname)
 
-    def server(self, port=0, args=FAST_SERVER, extra=(), name=None, start=True):
-        s = Server(self, port=port, args=args, extra=extra,
+    def server(self, port=0, args=FAST_SERVER, extra=(), name=None, start=True, host=HOST):
+        s = Server(self, port=port, args=args, extra=extra, host=host,
                    name=name or ("server" if not self.servers else "server%d" % len(self.servers)))
         self.servers.append(s)
         if start:
@@ -709,7 +722,7 @@ class Env:
         return r
 
     def ls(self, server, timeout=5.0, extra=()):
-        return ls_json(server.port if hasattr(server, "port") else int(server), timeout, extra)
+        return ls_json(address_of(server), timeout, extra)
 
     def run(self, argv, timeout=10.0):
         """Run a short-lived command; returns CompletedProcess (killed at the deadline)."""
@@ -747,9 +760,9 @@ class Env:
                 kill_proc(s.proc)
 
 
-def ls_json(port, timeout=5.0, extra=()):
-    """Run `lifeline ls --json` and return the parsed object."""
-    p = spawn([LIFELINE, "ls", "--server", "%s:%d" % (HOST, port), "--json", "--connect-timeout", "2s"] + list(extra),
+def ls_json(server, timeout=5.0, extra=()):
+    """Run `lifeline ls --json` against a Server, "host:port" or a port on HOST; returns the parsed object."""
+    p = spawn([LIFELINE, "ls", "--server", address_of(server), "--json", "--connect-timeout", "2s"] + list(extra),
               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         out, err = p.communicate(timeout=timeout)
