@@ -41,7 +41,8 @@ void print_change(const AgentArgs& args, const std::string& id, const StateChang
   }
   std::string line;
   if (args.json) {
-    boost::json::object o{{"ts", timestamp()},
+    boost::json::object o{{"v", kJsonVersion},
+                          {"at", timestamp()},
                           {"id", id},
                           {"state", std::string(to_string(c.to))},
                           {"from", std::string(to_string(c.from))}};

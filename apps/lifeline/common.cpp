@@ -94,7 +94,9 @@ void add_tool_options(CLI::App& cmd, ToolOptions& o) {
                  "server address HOST:PORT: a name, IPv4, or [IPv6] (comma-separated or repeated to try several)")
       ->capture_default_str();
   cmd.add_option("--connect-timeout", o.connect_timeout, "give up connecting after this long")->capture_default_str();
-  cmd.add_flag("--json", o.json, "machine-readable output, one JSON object per line");
+  cmd.add_flag(
+      "--json", o.json,
+      "JSON output (docs/json.md): ls prints one object for the whole list, watch one object per line and event");
   add_client_security_options(cmd, o.security);
 }
 
@@ -125,6 +127,43 @@ void prepare_signals() {
   const auto set = process_signals();
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   std::signal(SIGPIPE, SIG_IGN);
+}
+
+namespace {
+// The program's one logging setup, as the command line and a config file give it.
+struct LogOptions {
+  std::string format = "text";
+  std::string level = "info";
+};
+LogOptions& log_options() {
+  static LogOptions options;
+  return options;
+}
+}  // namespace
+
+void add_log_options(CLI::App& app) {
+  auto& o = log_options();
+  app.add_option("--log-format", o.format, "log line format (before or after the subcommand)")
+      ->check(CLI::IsMember({"text", "json"}))
+      ->capture_default_str();
+  app.add_option("--log-level", o.level,
+                 "trace, debug, info, warn, error, critical, off (before or after the subcommand)")
+      ->capture_default_str();
+  app.fallthrough();  // subcommands created after this pass these options up to `app`
+  app.parse_complete_callback([] {
+    try {
+      apply_log_options();
+    } catch (const UsageError& e) {
+      throw CLI::ValidationError("--log-level", e.what());
+    }
+  });
+}
+
+void apply_log_options() {
+  const auto& o = log_options();
+  if (!configure_logging(o.format == "json" ? LogFormat::json : LogFormat::text, o.level)) {
+    throw UsageError("unknown log level '" + o.level + "' (trace, debug, info, warn, error, critical, off)");
+  }
 }
 
 int parse_and_run(CLI::App& app, int argc, char** argv, std::string_view program) {

@@ -37,6 +37,9 @@ std::vector<proto::Label> parse_labels(const std::vector<std::string>& values);
 /// The signals are those prepare_signals() blocked, so only this wait takes them.
 int wait_for_termination_signal(const std::function<bool()>& done = {});
 
+/// The version of every JSON object lifeline prints (docs/json.md): its "v".
+inline constexpr int kJsonVersion = 1;
+
 /// Exit status of an agent whose every client was replaced: another live
 /// connection took its id over (BYE replaced), so it stopped instead of
 /// taking the id back (docs/operations.md, "Exit status").
@@ -71,6 +74,16 @@ void add_tool_options(CLI::App& cmd, ToolOptions& o);
 /// thread that waits for them takes them with sigwait(); no other inherits
 /// them), SIGPIPE ignored (a socket or pipe may close under a write).
 void prepare_signals();
+
+/// --log-format and --log-level, global options of `app` that may also be
+/// given after the subcommand (`lifeline serve --log-format json`) and, for
+/// serve, as the TOML keys `log-format` and `log-level` (the command line
+/// wins). Logging follows them once the command line is parsed. Call before
+/// adding subcommands: they inherit the fall-through to these options.
+void add_log_options(CLI::App& app);
+/// Applies the log options as they stand now (serve calls it again after its
+/// config file); UsageError for an unknown level.
+void apply_log_options();
 /// Parses the command line, which runs the chosen subcommand, and returns the
 /// exit status: 0; a subcommand's own (CLI::RuntimeError); 2 for a usage or
 /// configuration error; 1 for any other failure, printed as "<program>: <what>".

@@ -81,7 +81,7 @@ void Narrator::heading(std::string_view title) {
 }
 
 void Narrator::table(const std::vector<TableRow>& rows) {
-  const TableRow header{"ID", "REMOTE", "SINCE", "LAST SEEN", "RTT", "STATE", true};
+  const TableRow header{"ID", "PEER", "SINCE", "LAST SEEN", "RTT", "STATE", true};
   const auto cells = [](const TableRow& r) {
     return std::array<const std::string*, 6>{&r.id, &r.remote, &r.since, &r.last_seen, &r.rtt, &r.state};
   };

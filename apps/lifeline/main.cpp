@@ -12,18 +12,7 @@ int run(int argc, char** argv) {
   CLI::App app{"lifeline: application-level heartbeats and a live online list"};
   app.require_subcommand(1);
   app.set_version_flag("--version", std::string("lifeline ") + LIFELINE_VERSION);
-  std::string log_format = "text";
-  std::string log_level = "info";
-  app.add_option("--log-format", log_format, "log line format")
-      ->check(CLI::IsMember({"text", "json"}))
-      ->capture_default_str();
-  app.add_option("--log-level", log_level, "trace, debug, info, warn, error, critical, off")->capture_default_str();
-  app.parse_complete_callback([&] {
-    if (!lifeline::configure_logging(log_format == "json" ? lifeline::LogFormat::json : lifeline::LogFormat::text,
-                                     log_level)) {
-      throw CLI::ValidationError("--log-level", "unknown level '" + log_level + "'");
-    }
-  });
+  lifeline::app::add_log_options(app);  // before the subcommands: they inherit the fall-through
 
   lifeline::app::register_serve(app);
   lifeline::app::register_agent(app);

@@ -16,6 +16,7 @@ namespace {
 void run_serve(CLI::App& cmd, ServeArgs& args) {
   if (!args.config.empty()) {
     apply_config(cmd, args.config);
+    apply_log_options();  // the file may set log-format and log-level
   }
   const auto options = to_options(args);
   Server server(options);

@@ -2,22 +2,22 @@
 
 #include <toml++/toml.h>
 
-#include <fstream>
 #include <sstream>
 
 #include "common.hpp"
+#include "lifeline/files.hpp"
 #include "lifeline/token.hpp"
 
 namespace lifeline::app {
 
 void apply_config(CLI::App& cmd, const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    throw UsageError("config file " + path + ": cannot be read");
+  std::string text;
+  try {
+    text = read_text_file(path, "config file");
+  } catch (const std::invalid_argument& e) {
+    throw UsageError(e.what());
   }
-  std::ostringstream text;
-  text << in.rdbuf();
-  apply_config_text(cmd, text.str(), "config file " + path);
+  apply_config_text(cmd, text, "config file " + path);
 }
 
 void apply_config_text(CLI::App& cmd, std::string_view text, const std::string& origin) {
@@ -32,6 +32,9 @@ void apply_config_text(CLI::App& cmd, std::string_view text, const std::string& 
   for (const auto& [key, value] : table) {
     const std::string name(key.str());
     CLI::Option* opt = name == "config" ? nullptr : cmd.get_option_no_throw("--" + name);
+    if (opt == nullptr && (name == "log-format" || name == "log-level") && cmd.get_parent() != nullptr) {
+      opt = cmd.get_parent()->get_option_no_throw("--" + name);  // global options, keys of the file too
+    }
     if (opt == nullptr) {
       std::string msg = origin;
       msg += ": unknown key '" + name + "' (see lifeline serve --help)";

@@ -1,6 +1,8 @@
 // lifeline ls / lifeline watch: observer connections that query the online
 // list or stream presence events (docs/protocol.md LIST, SUBSCRIBE).
 
+#include <algorithm>
+#include <array>
 #include <atomic>
 #include <boost/json.hpp>
 #include <cstdio>
@@ -26,6 +28,10 @@ ClientOptions observer_options(const ToolOptions& t) {
     throw UsageError(err);
   }
   return o;
+}
+
+std::chrono::system_clock::time_point unix_ms(std::int64_t ms) {
+  return std::chrono::system_clock::time_point(std::chrono::milliseconds(ms));
 }
 
 std::string ago(std::int64_t then_ms) {
@@ -69,35 +75,54 @@ void print_list(const ListResult& list, bool json) {
       for (const auto& l : e.labels) {
         labels[l.key] = l.value;
       }
-      arr.push_back(boost::json::object{{"id", e.id},
-                                        {"remote", e.remote},
-                                        {"since_ms", e.since_ms},
-                                        {"last_seen_ms", e.last_seen_ms},
-                                        {"rtt_us", e.rtt_us},
-                                        {"interval_ms", e.interval_ms},
-                                        {"timeout_ms", e.timeout_ms},
-                                        {"labels", labels}});
+      boost::json::object client{{"id", e.id},
+                                 {"peer", e.remote},
+                                 {"since", timestamp(unix_ms(e.since_ms))},
+                                 {"last_seen", timestamp(unix_ms(e.last_seen_ms))},
+                                 {"interval_ms", e.interval_ms},
+                                 {"timeout_ms", e.timeout_ms},
+                                 {"labels", labels}};
+      if (e.rtt_us != 0) {
+        client["rtt_us"] = e.rtt_us;  // absent until measured
+      }
+      arr.push_back(std::move(client));
     }
-    std::cout << boost::json::serialize(boost::json::object{{"online", online},
+    std::cout << boost::json::serialize(boost::json::object{{"v", kJsonVersion},
+                                                            {"online", online},
                                                             {"seq", list.seq},
                                                             {"instance", instance_text(list.instance)},
                                                             {"clients", arr}})
               << std::endl;
     return;
   }
-  std::printf("%-24s %-22s %-24s %-12s %-10s %-14s %s\n", "ID", "REMOTE", "SINCE", "LAST SEEN", "RTT", "HEARTBEAT",
-              "LABELS");
+  // Columns as wide as their widest cell: a long id or an IPv6 peer never
+  // pushes the rest of its row out of line.
+  std::vector<std::array<std::string, 7>> rows{{"ID", "PEER", "SINCE", "LAST SEEN", "RTT", "HEARTBEAT", "LABELS"}};
   for (const auto& e : entries) {
     std::string labels;
     for (const auto& l : e.labels) {
       labels += (labels.empty() ? "" : ",") + l.key + "=" + l.value;
     }
-    const std::string rtt = e.rtt_us == 0 ? "-" : std::to_string(e.rtt_us) + "us";
-    const std::string hb = format_duration(std::chrono::milliseconds(e.interval_ms)) + "/" +
-                           format_duration(std::chrono::milliseconds(e.timeout_ms));
-    std::printf("%-24s %-22s %-24s %-12s %-10s %-14s %s\n", e.id.c_str(), e.remote.c_str(),
-                timestamp(std::chrono::system_clock::time_point(std::chrono::milliseconds(e.since_ms))).c_str(),
-                ago(e.last_seen_ms).c_str(), rtt.c_str(), hb.c_str(), labels.c_str());
+    rows.push_back({e.id, e.remote,
+                    timestamp(std::chrono::system_clock::time_point(std::chrono::milliseconds(e.since_ms))),
+                    ago(e.last_seen_ms), e.rtt_us == 0 ? "-" : std::to_string(e.rtt_us) + "us",
+                    format_duration(std::chrono::milliseconds(e.interval_ms)) + "/" +
+                        format_duration(std::chrono::milliseconds(e.timeout_ms)),
+                    labels});
+  }
+  std::array<std::size_t, 7> width{};
+  for (const auto& row : rows) {
+    for (std::size_t c = 0; c < row.size(); ++c) {
+      width[c] = std::max(width[c], row[c].size());
+    }
+  }
+  for (const auto& row : rows) {
+    std::string line;
+    for (std::size_t c = 0; c + 1 < row.size(); ++c) {
+      line += row[c] + std::string(width[c] - row[c].size() + 2, ' ');
+    }
+    line += row.back();
+    std::printf("%s\n", line.substr(0, line.find_last_not_of(' ') + 1).c_str());
   }
   std::printf("%u online\n", online);
   std::fflush(stdout);
@@ -150,14 +175,21 @@ void run_ls(const ToolOptions& t) {
 void print_event(const proto::Event& e, bool json) {
   const auto at = std::chrono::system_clock::time_point(std::chrono::milliseconds(e.at_ms));
   if (json) {
-    std::cout << boost::json::serialize(boost::json::object{{"seq", e.seq},
-                                                            {"kind", std::string(to_string(e.kind))},
-                                                            {"reason", std::string(to_string(e.reason))},
-                                                            {"at_ms", e.at_ms},
-                                                            {"id", e.id},
-                                                            {"remote", e.remote},
-                                                            {"instance", instance_text(e.instance)}})
-              << std::endl;
+    boost::json::object o{{"v", kJsonVersion},
+                          {"seq", e.seq},
+                          {"kind", std::string(to_string(e.kind))},
+                          {"at", timestamp(at)},
+                          {"instance", instance_text(e.instance)}};
+    if (!e.id.empty()) {
+      o["id"] = e.id;  // a gap names no client
+    }
+    if (!e.remote.empty()) {
+      o["peer"] = e.remote;
+    }
+    if (e.kind == proto::EventKind::offline) {
+      o["reason"] = std::string(to_string(e.reason));  // only an offline event has one
+    }
+    std::cout << boost::json::serialize(o) << std::endl;
     return;
   }
   if (e.kind == proto::EventKind::gap) {

@@ -1,7 +1,8 @@
 #pragma once
 /// Logging: the library logs through one spdlog logger named "lifeline".
-/// set_log_format() switches every lifeline log line between human-readable
-/// text and one JSON object per line. Call from one thread at startup.
+/// configure_logging() switches every lifeline log line between human-readable
+/// text and one JSON object per line (docs/json.md, "Log lines"), and sets the
+/// level. Both carry UTC RFC 3339 times. Call from one thread at startup.
 
 #include <memory>
 #include <string_view>

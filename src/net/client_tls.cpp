@@ -12,6 +12,7 @@
 #include "address.hpp"
 #include "client_connection.hpp"
 #include "lifeline/duration.hpp"
+#include "lifeline/files.hpp"
 
 namespace lifeline {
 namespace asio = boost::asio;
@@ -38,9 +39,12 @@ std::unique_ptr<ssl::context> make_client_tls_context(const ClientTlsOptions& op
   if (opts.ca_file.empty()) {
     load("system CA store", "default", [&](auto& ec) { ctx->set_default_verify_paths(ec); });
   } else {
+    read_text_file(opts.ca_file, "TLS CA");  // the OS's reason for a file it cannot use, not a PEM error
     load("CA", opts.ca_file, [&](auto& ec) { ctx->load_verify_file(opts.ca_file, ec); });
   }
   if (!opts.cert_file.empty()) {
+    read_text_file(opts.cert_file, "TLS certificate");
+    read_text_file(opts.key_file, "TLS key");
     load("certificate", opts.cert_file, [&](auto& ec) { ctx->use_certificate_chain_file(opts.cert_file, ec); });
     load("key", opts.key_file, [&](auto& ec) { ctx->use_private_key_file(opts.key_file, ssl::context::pem, ec); });
   }

@@ -7,6 +7,8 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "lifeline/files.hpp"
+
 namespace lifeline::detail {
 namespace {
 
@@ -45,6 +47,13 @@ TlsContext::TlsContext(const ServerTlsOptions& opts) : ctx_(SSL_CTX_new(TLS_serv
   // A peer that closes TCP without close_notify is an ordinary EOF here, as
   // on a plain connection: the heartbeat, not TLS, judges liveness.
   SSL_CTX_set_options(ctx_.get(), SSL_OP_IGNORE_UNEXPECTED_EOF);
+  // The operating system's reason first (a directory, a missing file, no
+  // permission), which OpenSSL would report as a PEM parsing error.
+  read_text_file(opts.cert_file, "TLS certificate");
+  read_text_file(opts.key_file, "TLS key");
+  if (!opts.client_ca_file.empty()) {
+    read_text_file(opts.client_ca_file, "TLS client CA");
+  }
   if (SSL_CTX_use_certificate_chain_file(ctx_.get(), opts.cert_file.c_str()) != 1) {
     fail("cannot load TLS certificate '" + opts.cert_file + "'");
   }

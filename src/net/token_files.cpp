@@ -1,28 +1,64 @@
-// The file-reading half of include/lifeline/token.hpp. It lives in lifeline::net
+// include/lifeline/files.hpp, and the file-reading half of include/lifeline/token.hpp. It lives in lifeline::net
 // because lifeline::core does no I/O; the parsing it wraps stays in core
 // (src/core/token.cpp), where unit tests and the fuzzer reach it without files.
 
-#include <fstream>
-#include <sstream>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 #include <stdexcept>
 
+#include "event_loop.hpp"
+#include "lifeline/files.hpp"
 #include "lifeline/token.hpp"
 
-namespace lifeline::auth {
-namespace {
+namespace lifeline {
 
-// The whole file; `what` names it in the error.
-std::string read_text_file(const std::string& path, const std::string& what) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    throw std::invalid_argument("cannot read " + what + " '" + path + "'");
+std::string read_text_file(const std::string& path, const std::string& what, std::size_t max_bytes) {
+  const auto fail = [&](const std::string& why) {
+    return std::invalid_argument("cannot read " + what + " '" + path + "': " + why);
+  };
+  const detail::Fd file(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!file) {
+    throw fail(std::strerror(errno));
   }
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
+  const int fd = file.get();
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) {
+    throw fail(std::strerror(errno));
+  }
+  if (S_ISDIR(st.st_mode)) {
+    throw fail(std::strerror(EISDIR));  // open() succeeds on a directory; read() would say the same, less clearly
+  }
+  if (!S_ISREG(st.st_mode)) {
+    throw fail("not a regular file");
+  }
+  if (static_cast<std::size_t>(st.st_size) > max_bytes) {
+    throw fail("larger than " + std::to_string(max_bytes) + " bytes");
+  }
+  std::string text;
+  char buf[4096];
+  for (;;) {
+    const ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) {
+      continue;
+    }
+    if (n < 0) {
+      throw fail(std::strerror(errno));
+    }
+    if (n == 0 || text.size() + static_cast<std::size_t>(n) > max_bytes) {
+      break;
+    }
+    text.append(buf, static_cast<std::size_t>(n));
+  }
+  return text;
 }
 
-}  // namespace
+}  // namespace lifeline
+
+namespace lifeline::auth {
 
 std::vector<std::string> load_secrets(const std::string& path) {
   return parse_secrets(read_text_file(path, "secret file"), "secret file '" + path + "'");

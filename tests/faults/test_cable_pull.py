@@ -115,8 +115,8 @@ class World:
               "agent got interval %s ms / timeout %s ms (expected %d / %d)", on.get("interval_ms"),
               on.get("timeout_ms"), INTERVAL_MS, TIMEOUT_MS)
         ev = self.watch.wait_for(watch_event("online"), 3, what="a1 online in the watch")
-        check(ev.get("remote", "").startswith(PAIR.client_ip + ":"), "watch saw a1 online from %s, expected %s",
-              ev.get("remote"), PAIR.client_ip)
+        check(ev.get("peer", "").startswith(PAIR.client_ip + ":"), "watch saw a1 online from %s, expected %s",
+              ev.get("peer"), PAIR.client_ip)
 
     def _spawn(self, name, ns, args, json_lines=True, merge_stderr=False):
         c = Collector(self.env, PAIR.in_ns(ns, [harness.LIFELINE] + args), name, json_lines=json_lines,
@@ -163,7 +163,7 @@ def wait_healthy(w, case):
         ev = w.watch.select(lambda e: e.get("id") == AGENT_ID)
         if (st and st[-1]["state"] == "online" and ev and ev[-1]["kind"] in ("online", "takeover") and
                 time.monotonic() - max(st[-1]["_mono"], ev[-1]["_mono"]) > 2 * INTERVAL_MS / 1000.0):
-            return ev[-1]["remote"]
+            return ev[-1]["peer"]
         return None
     remote = wait_until(healthy, RECONNECT_BOUND_MS / 1000.0, "a healthy baseline before %s" % case, poll=0.005)
     phase_s = RNG.uniform(0, INTERVAL_MS / 1000.0)
@@ -201,9 +201,9 @@ def measure_server_offline(w, case, t, marks, bound_ms, reason_rx, old_remote):
     log("%s: server: %s", case, ln["raw"])
     ev = w.watch.wait_for(watch_event("offline"), bound_ms / 1000.0 + 2, start=marks["watch"],
                           what="a1 offline in the watch")
-    check(ev.get("remote") == old_remote and ev.get("reason") == reason,
+    check(ev.get("peer") == old_remote and ev.get("reason") == reason,
           "%s: watch offline event should name remote %s reason %s, got %s", case, old_remote, reason, ev)
-    ev_seen, ev_stamped = (ev["_mono"] - t_mono) * 1000.0, ev["at_ms"] - t_wall
+    ev_seen, ev_stamped = (ev["_mono"] - t_mono) * 1000.0, parse_ts(ev["at"]) - t_wall
     log("%s: server offline (reason=%s): log line %.0f ms; watch event %s", case, reason, seen,
         fmt_delay(ev_seen, ev_stamped))
     check(seen <= bound_ms, "%s: server reported offline %.0f ms after the cut (bound %d ms)", case, seen, bound_ms)
@@ -217,7 +217,7 @@ def measure_agent_reconnecting(w, case, t, marks, bound_ms, reason_rx):
     t_wall, t_mono = t
     ln = w.agent.wait_for(agent_state("reconnecting"), bound_ms / 1000.0 + 2, start=marks["agent"],
                           what="the agent reconnecting")
-    seen, stamped = (ln["_mono"] - t_mono) * 1000.0, parse_ts(ln["ts"]) - t_wall
+    seen, stamped = (ln["_mono"] - t_mono) * 1000.0, parse_ts(ln["at"]) - t_wall
     reason = ln.get("reason", "")
     log("%s: agent reconnecting (%s): %s", case, reason, fmt_delay(seen, stamped))
     check(re.search(reason_rx, reason) is not None, "%s: agent's reason %r should match /%s/", case, reason, reason_rx)
@@ -254,9 +254,9 @@ def outage_and_heal(w, case, marks, old_remote):
     back_ms = (on["_mono"] - t_heal) * 1000.0
     log("%s: agent online again %.0f ms after healing (attempts=%s)", case, back_ms, on.get("attempts"))
     ev = w.watch.wait_for(watch_event("online"), 3, start=wm, what="a1 online again in the watch")
-    check(ev.get("remote") != old_remote and ev.get("remote", "").startswith(PAIR.client_ip + ":"),
-          "%s: new session should come from a new connection, got %s (old %s)", case, ev.get("remote"), old_remote)
-    w.server.wait_for(server_line(r"online id=%s peer=%s" % (AGENT_ID, re.escape(ev["remote"]))), 2, start=sm,
+    check(ev.get("peer") != old_remote and ev.get("peer", "").startswith(PAIR.client_ip + ":"),
+          "%s: new session should come from a new connection, got %s (old %s)", case, ev.get("peer"), old_remote)
+    w.server.wait_for(server_line(r"online id=%s peer=%s" % (AGENT_ID, re.escape(ev["peer"]))), 2, start=sm,
                       what="the new session online in the server log")
     # Stale packets of the dead connection (retransmitted FIN/BYE, SYN-ACKs of abandoned
     # attempts) arrive now; none of them may disturb the new session.

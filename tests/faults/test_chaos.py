@@ -43,7 +43,7 @@ sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import harness  # noqa: E402
 from chaos import Chaos  # noqa: E402
-from harness import check, holds, log, raise_nofile, run  # noqa: E402
+from harness import check, holds, log, parse_ts, raise_nofile, run  # noqa: E402
 
 PROCS, PER_PROC = 4, 50          # agent processes (victims of SIGSTOP/SIGKILL) x clients each
 AGENTS = PROCS * PER_PROC
@@ -162,7 +162,7 @@ class Matrix:
         others = sorted(set(first) - ids)
         check(not others, "%s: %d bystanders went offline too, e.g. %s", name, len(others),
               [first[i] for i in others[:3]])
-        delays = sorted(e["at_ms"] - t0_ms for e in first.values())
+        delays = sorted(parse_ts(e["at"]) - t0_ms for e in first.values())
         late = [d for d in delays if d > bound_ms]
         early = [d for d in delays if d < early_ms]
         reason_count = count_by(first.values(), "reason")
@@ -244,7 +244,7 @@ class Matrix:
         k = self.rng.randrange(PROCS)
         victim, ids = self.agents[k], set(self.proc_ids[k])
         name = "SIGSTOP agents %d" % k
-        before = {e["id"]: e["remote"] for e in self.online_events() if e["id"] in ids}
+        before = {e["id"]: e["peer"] for e in self.online_events() if e["id"] in ids}
         mark, amarks = self.watch.mark(), [a.mark() for a in self.agents]
         t0_ms = time.time() * 1000
         victim.signal(signal.SIGSTOP)
@@ -262,7 +262,7 @@ class Matrix:
         stale = sorted(i for i in ids if woke.get(i, [])[:1] != ["reconnecting"] or woke[i][-1] != "online")
         check(not stale, "%s: clients that did not reconnect after SIGCONT: %s (%s)", name, stale[:5],
               [woke.get(i) for i in stale[:3]])
-        again = {e["id"]: e["remote"] for e in self.online_events(mark) if e["id"] in ids}
+        again = {e["id"]: e["peer"] for e in self.online_events(mark) if e["id"] in ids}
         same = sorted(i for i in ids if again.get(i) is None or again[i] == before.get(i))
         check(not same, "%s: no new session seen for %s", name, same[:5])
         self.expect_bystanders_untouched(name, ids, mark, amarks)
@@ -330,7 +330,7 @@ class Matrix:
             time.sleep(0.05)   # poll interval of a deadline-bounded wait
         check(len(ended) == AGENTS, "%s: %d of %d frozen sessions ended after SIGCONT (missing e.g. %s)", name,
               len(ended), AGENTS, sorted(set(self.ids) - set(ended))[:5])
-        after = sorted(e["at_ms"] - tc_ms for e in ended.values())
+        after = sorted(parse_ts(e["at"]) - tc_ms for e in ended.values())
         self.wait_all_online(15, "after SIGCONT of the server")
         kinds = count_by([{"k": e["kind"] if e["kind"] == "takeover" else e["reason"]} for e in ended.values()], "k")
         return ("agents noticed in %d..%d ms (bound %d); after SIGCONT the server ended all %d frozen sessions in "

@@ -61,7 +61,7 @@ import time
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import harness  # noqa: E402
-from harness import Collector, check, holds, log, raise_nofile, run, wait_until  # noqa: E402
+from harness import Collector, check, holds, log, parse_ts, raise_nofile, run, wait_until  # noqa: E402
 from netns import NetnsPair  # noqa: E402
 
 SKIP = 77
@@ -254,7 +254,7 @@ def test_moderate_loss(env):
         while time.monotonic() < end:   # the whole window is the observation
             now = time.time() * 1000
             for c in w.ls()["clients"]:
-                max_silence = max(max_silence, now - c["last_seen_ms"])
+                max_silence = max(max_silence, now - parse_ts(c["last_seen"]))
             time.sleep(0.2)   # pacing of the observation
         counts = w.counters()
     finally:
@@ -307,7 +307,7 @@ def test_total_loss(env):
               sorted(set(w.ids) - set(first))[:5])
         check(len(recs) == AGENTS, "agents: %d of %d reconnecting (missing e.g. %s)", len(recs), AGENTS,
               sorted(set(w.ids) - set(recs))[:5])
-        sd = sorted(e["at_ms"] - t0_ms for e in first.values())
+        sd = sorted(parse_ts(e["at"]) - t0_ms for e in first.values())
         ad = sorted((x["_mono"] - t0) * 1000 for x in recs.values())
         reasons = {}
         for e in first.values():

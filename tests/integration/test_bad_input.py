@@ -45,7 +45,7 @@ class Bystander:
         check(not rec, "the bystander agent reconnected: %s", rec)
         ls = self.env.ls(self.srv)
         mine = [c for c in ls["clients"] if c["id"] == "steady"]
-        check(mine and mine[0]["remote"] == self.online["remote"], "bystander not listed as before: %s", ls)
+        check(mine and mine[0]["peer"] == self.online["peer"], "bystander not listed as before: %s", ls)
 
 
 def expect_error(r, code_name, timeout=3.0):

@@ -8,7 +8,9 @@ namespace of the client's own (`unshare -m`): the machine's file is never touche
 
     python3 tests/integration/test_everyday.py --lifeline PATH [-k NAME] [--keep]
 """
+import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -16,6 +18,7 @@ import time
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import harness  # noqa: E402
+import vocab  # noqa: E402
 from harness import check, host_port, log, run, wait_until  # noqa: E402
 from pki import new_secret  # noqa: E402
 
@@ -50,9 +53,9 @@ def test_ipv6_loopback_end_to_end(env):
     w = env.watch(srv)
     env.agent(srv, "six").wait_state("online", 5)
     on = w.wait_event("online", "six", 5)
-    check(on["remote"].startswith("[::1]:"), "online event remote %r, expected [::1]:port", on["remote"])
+    check(on["peer"].startswith("[::1]:"), "online event remote %r, expected [::1]:port", on["peer"])
     entry = [c for c in env.ls(srv)["clients"] if c["id"] == "six"]
-    check(entry and entry[0]["remote"] == on["remote"], "ls over IPv6: %s", entry)
+    check(entry and entry[0]["peer"] == on["peer"], "ls over IPv6: %s", entry)
 
 
 def test_name_with_two_addresses_first_refuses(env):
@@ -68,7 +71,7 @@ def test_name_with_two_addresses_first_refuses(env):
     on = a.wait_state("online", 4)   # under the 5 s backoff: it was the first attempt
     log("online %.0f ms after start; attempts %s", (time.monotonic() - t0) * 1000, on.get("attempts"))
     check(on.get("server") == host_port(NAME, srv.port), "online via %r", on.get("server"))
-    remote = [c["remote"] for c in env.ls(srv)["clients"] if c["id"] == "two"]
+    remote = [c["peer"] for c in env.ls(srv)["clients"] if c["id"] == "two"]
     family_v6 = ":" in order[1]
     check(remote and remote[0].startswith("[") == family_v6, "listed remote %s, expected %s", remote, order[1])
 
@@ -146,6 +149,87 @@ def test_agent_warns_about_failing_connections(env):
     check("attempt 2 to" not in text, "attempt 2 was logged at the default level: %r", text)
 
 
+def test_unreadable_files_are_named_with_the_os_reason(env):
+    """A directory or a missing file given as --config, a secret file or a TLS file stops serve
+    with status 2, naming the file and the OS's reason (a directory was read as an empty
+    config, and the server started on the default address)."""
+    d = env.path("a-directory")
+    os.makedirs(d, exist_ok=True)
+    missing = env.path("missing.toml")
+    for argv, what, path, why in [
+            (["serve", "--config", d], "config file", d, "Is a directory"),
+            (["serve", "--config", missing], "config file", missing, "No such file or directory"),
+            (["serve", "--listen", "127.0.0.1:0", "--auth-secret-file", d], "secret file", d, "Is a directory"),
+            (["serve", "--listen", "127.0.0.1:0", "--tls-cert", d, "--tls-key", d], "TLS certificate", d,
+             "Is a directory")]:
+        r = env.run([harness.LIFELINE] + argv, 10)
+        want = "cannot read %s '%s': %s" % (what, path, why)
+        check(r.returncode == 2 and want in r.stderr, "%s: exit %d, stderr %r (expected %r)", " ".join(argv),
+              r.returncode, r.stderr, want)
+    srv = env.server()
+    a = env.agent(srv, "tok", extra=["--token-file", d], backoff_base="50ms", backoff_cap="50ms")
+    wait_until(lambda: "cannot read token file '%s': Is a directory" % d in a.stderr_text(), 5,
+               "the agent's warning naming its token file")
+
+
+def test_log_options_after_the_subcommand_and_in_the_config(env):
+    """`serve --log-format json` (after the subcommand) and the TOML keys log-format and
+    log-level work; every JSON log line follows docs/json.md, and an offline line carries
+    kind, id, peer, reason and cause as fields."""
+    srv = env.server(extra=["--log-format", "json"])
+    w = env.watch(srv)
+    a = env.agent(srv, "logged")
+    on = w.wait_event("online", "logged", 5)
+    a.kill()
+    w.wait_event("offline", "logged", 5)
+    line = srv.wait_log(r'"kind":"offline"', 5)
+    rec = vocab.check(json.loads(line), "log")
+    check(rec.get("id") == "logged" and rec.get("peer") == on["peer"] and rec.get("reason") in ("closed", "reset")
+          and rec.get("cause"), "offline log fields: %s", rec)
+    lines = [ln for ln in srv.log().splitlines() if not ln.startswith("--- harness")]
+    for ln in lines:
+        vocab.check(json.loads(ln), "log")
+    log("%d JSON log lines follow docs/json.md; offline: %s", len(lines), line)
+
+    conf = write(env.path("server.toml"), 'log-format = "json"\nlog-level = "warn"\n')
+    quiet = env.server(extra=["--config", conf], name="quiet")
+    env.agent(quiet, "unlogged").wait_state("online", 5)
+    quiet.stop()
+    text = [ln for ln in quiet.log().splitlines() if not ln.startswith("--- harness")]
+    check(not text, "log-level warn from the config, yet the server logged: %s", text[:3])
+    r = env.run([harness.LIFELINE, "serve", "--log-level", "chatty"], 10)
+    check(r.returncode == 2 and "unknown log level 'chatty'" in r.stderr, "bad level: %d %r", r.returncode, r.stderr)
+
+
+def test_one_time_format_everywhere(env):
+    """Text logs, agent lines and the ls table print RFC 3339 UTC times (text logs printed
+    local time without a zone)."""
+    srv = env.server()
+    env.agent(srv, "clock").wait_state("online", 5)
+    first = [ln for ln in srv.log().splitlines() if not ln.startswith("--- harness")][0]
+    check(re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z info ", first), "server log line: %r", first)
+    text_agent = harness.Collector(env, [harness.LIFELINE, "agent", "--id", "plain", "--server", srv.addr],
+                                   "agent-plain", json_lines=False)
+    env.collectors.append(text_agent)
+    line = text_agent.wait_for(lambda x: "state=online" in x["raw"], 5)["raw"]
+    check(re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z id=plain state=online", line), "agent line: %r", line)
+    p = env.run([harness.LIFELINE, "ls", "--server", srv.addr], 10)
+    rows = p.stdout.splitlines()
+    check(len(rows) == 4 and re.search(r" \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z ", rows[1]), "ls: %r", p.stdout)
+
+
+def test_ls_table_aligns_long_ids(env):
+    """The ls table's columns fit their widest cell: an id over 24 characters does not push
+    its row out of line."""
+    srv = env.server()
+    long_id = "a-very-long-client-identifier-0123456789"
+    env.agent(srv, long_id).wait_state("online", 5)
+    env.agent(srv, "b").wait_state("online", 5)
+    rows = env.run([harness.LIFELINE, "ls", "--server", srv.addr], 10).stdout.splitlines()
+    starts = {row.find("127.0.0.1:") for row in rows[1:3]}
+    check(len(starts) == 1 and rows[0].find("PEER") in starts, "columns out of line:\n%s", "\n".join(rows))
+
+
 if __name__ == "__main__":
     if subprocess.run(["unshare", "-m", "true"], capture_output=True).returncode != 0:
         print("note: unshare -m is not permitted here; the tests with a private /etc/hosts will fail")
@@ -155,4 +239,8 @@ if __name__ == "__main__":
          test_unresolvable_name_is_a_clear_retried_error,
          test_serve_listen_accepts_names,
          test_permanent_refusal_ends_ls_watch_agent,
-         test_agent_warns_about_failing_connections])
+         test_agent_warns_about_failing_connections,
+         test_unreadable_files_are_named_with_the_os_reason,
+         test_log_options_after_the_subcommand_and_in_the_config,
+         test_one_time_format_everywhere,
+         test_ls_table_aligns_long_ids])

@@ -13,7 +13,7 @@ import time
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from harness import check, free_port, holds, log, now_ms, run, wait_until  # noqa: E402
+from harness import check, free_port, holds, log, now_ms, parse_ts, run, wait_until  # noqa: E402
 
 TIMEOUT_MS, TICK_MS = 300, 10
 SLACK_MS = 150
@@ -32,14 +32,14 @@ def test_agent_sigkill_detected_at_once(env):
     t_kill = now_ms()
     victim.kill()
     off = w.wait_event("offline", "victim", 2, start=mark)
-    delay = off["at_ms"] - t_kill
+    delay = parse_ts(off["at"]) - t_kill
     seen = off["_wall_ms"] - t_kill
     log("SIGKILL -> offline reason=%s: %.0f ms (server at_ms), %.0f ms (event received by watch)",
         off["reason"], delay, seen)
     check(off["reason"] in ("closed", "reset"), "offline reason %r, expected closed or reset", off["reason"])
-    check(off["remote"] == online["remote"], "offline remote %s != online remote %s", off["remote"], online["remote"])
+    check(off["peer"] == online["peer"], "offline remote %s != online remote %s", off["peer"], online["peer"])
     check(delay <= 1000, "offline %.0f ms after SIGKILL (limit 1000 ms)", delay)
-    srv.wait_log(r"offline id=victim peer=%s reason=(closed|reset)" % re.escape(online["remote"]), 2)
+    srv.wait_log(r"offline id=victim peer=%s reason=(closed|reset)" % re.escape(online["peer"]), 2)
     check(not w.events("offline", "bystander"), "bystander went offline: %s", w.events("offline", "bystander"))
     check(not bystander.states("reconnecting"), "bystander reconnected: %s", bystander.states("reconnecting"))
     ls = env.ls(srv)
@@ -59,20 +59,20 @@ def _stop_and_measure(env, srv, w, a, online, timeout_ms):
         ls = env.ls(srv)
         polls += 1
         for c in ls["clients"]:
-            if c["id"] == a.id and c["remote"] == online["remote"]:
-                last_seen = c["last_seen_ms"]
+            if c["id"] == a.id and c["peer"] == online["peer"]:
+                last_seen = parse_ts(c["last_seen"])
     off = w.wait_event("offline", a.id, 3, start=wmark)
     check(off["reason"] == "timeout", "offline reason %r, expected timeout", off["reason"])
-    check(off["remote"] == online["remote"], "offline for remote %s, expected %s", off["remote"], online["remote"])
-    from_stop = off["at_ms"] - t_stop
+    check(off["peer"] == online["peer"], "offline for remote %s, expected %s", off["peer"], online["peer"])
+    from_stop = parse_ts(off["at"]) - t_stop
     if last_seen is not None:
-        from_last, source = off["at_ms"] - last_seen, "ls last_seen_ms, %d polls" % polls
+        from_last, source = parse_ts(off["at"]) - last_seen, "ls last_seen_ms, %d polls" % polls
     else:
         # A slow machine (or a sanitizer build) may not fit an `ls` into the window between
         # SIGSTOP and the offline event; then take the silence the server itself measured.
         # The SIGSTOP-based bound checked by the caller stays independent of the server.
         line = srv.wait_log(r"offline id=%s peer=%s reason=timeout \(nothing received for \d+ ms"
-                            % (re.escape(a.id), re.escape(online["remote"])), 2)
+                            % (re.escape(a.id), re.escape(online["peer"])), 2)
         from_last = int(re.search(r"nothing received for (\d+) ms", line).group(1))
         source = "server log; no ls poll fit in the window"
     log("SIGSTOP -> offline reason=timeout (timeout %d ms): %.0f ms after the agent's last byte "
@@ -89,14 +89,14 @@ def test_agent_sigstop_times_out_then_reconnects(env):
     online = w.wait_event("online", "frozen", 5)
     a.wait_state("online", 5)
     # let it heartbeat for a few intervals, so the server saw PINGs (deadline-bounded poll on ls)
-    wait_until(lambda: any(c["id"] == "frozen" and c["last_seen_ms"] > c["since_ms"] + 150
+    wait_until(lambda: any(c["id"] == "frozen" and parse_ts(c["last_seen"]) > parse_ts(c["since"]) + 150
                            for c in env.ls(srv)["clients"]), 3, "a heartbeat from the agent")
     wmark, amark = w.mark(), a.mark()
     off, from_last, from_stop = _stop_and_measure(env, srv, w, a, online, TIMEOUT_MS)
     lo, hi = TIMEOUT_MS - 50, TIMEOUT_MS + TICK_MS + SLACK_MS
     check(lo <= from_last <= hi, "offline %.0f ms after the last byte, expected %d..%d ms", from_last, lo, hi)
     check(from_stop <= hi, "offline %.0f ms after SIGSTOP, expected <= %d ms", from_stop, hi)
-    line = srv.wait_log(r"offline id=frozen peer=%s reason=timeout" % re.escape(online["remote"]), 2)
+    line = srv.wait_log(r"offline id=frozen peer=%s reason=timeout" % re.escape(online["peer"]), 2)
     log("server: %s", line)
 
     a.signal(signal.SIGCONT)
@@ -105,15 +105,15 @@ def test_agent_sigstop_times_out_then_reconnects(env):
     check(a.snapshot(amark).index(rec) < a.snapshot(amark).index(back), "online before reconnecting")
     log("after SIGCONT the agent printed reconnecting (reason %r), then online", rec.get("reason"))
     again = w.wait_event("online", "frozen", 5, start=wmark)
-    check(again["remote"] != online["remote"],
-          "the new online event has the old remote %s: the dead session was revived", again["remote"])
+    check(again["peer"] != online["peer"],
+          "the new online event has the old remote %s: the dead session was revived", again["peer"])
     # one offline for the outage, and the new session stays up (observation window)
     holds(lambda: len(w.events("offline", "frozen", start=wmark)) == 1 and
           len(a.states("reconnecting", start=amark)) == 1, 0.6,
           "exactly one offline event and one reconnecting line for the outage")
     ls = env.ls(srv)
-    check([(c["id"], c["remote"]) for c in ls["clients"]] == [("frozen", again["remote"])],
-          "ls after the outage: %s (expected frozen at %s)", ls, again["remote"])
+    check([(c["id"], c["peer"]) for c in ls["clients"]] == [("frozen", again["peer"])],
+          "ls after the outage: %s (expected frozen at %s)", ls, again["peer"])
 
 
 def test_agent_sigstop_long_timeout_fine_tick(env):
@@ -124,7 +124,7 @@ def test_agent_sigstop_long_timeout_fine_tick(env):
     w = env.watch(srv)
     a = env.agent(srv, "slow", interval="500ms", timeout="2500ms")
     online = w.wait_event("online", "slow", 5)
-    wait_until(lambda: any(c["id"] == "slow" and c["last_seen_ms"] > c["since_ms"] + 400
+    wait_until(lambda: any(c["id"] == "slow" and parse_ts(c["last_seen"]) > parse_ts(c["since"]) + 400
                            for c in env.ls(srv)["clients"]), 3, "a heartbeat from the agent", poll=0.05)
     off, from_last, from_stop = _stop_and_measure(env, srv, w, a, online, 2500)
     check(2500 - 50 <= from_last <= 2500 + 1 + SLACK_MS, "offline %.0f ms after the last byte, expected ~2500 ms",

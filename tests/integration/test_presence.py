@@ -13,7 +13,7 @@ import time
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import harness  # noqa: E402
-from harness import PING, PONG, Raw, check, frame, holds, log, now_ms, run, wait_until  # noqa: E402
+from harness import PING, PONG, Raw, check, frame, holds, log, now_ms, parse_ts, run, wait_until  # noqa: E402
 
 
 def test_duplicate_id_takeover(env):
@@ -31,10 +31,10 @@ def test_duplicate_id_takeover(env):
     rec = first.wait_state("stopped", 3, start=fmark)
     on2 = second.wait_state("online", 3)
     log("takeover event %s; first agent: stopped (%s)",
-        {k: take[k] for k in ("seq", "kind", "reason", "id", "remote")}, rec.get("reason"))
-    check(take["remote"] != on1["remote"], "takeover event names the old remote %s", take["remote"])
-    check(take["reason"] == "none", "takeover event reason %r: protocol.md says reason is 0 (none) "
-          "for anything but offline", take["reason"])
+        {k: take[k] for k in ("seq", "kind", "id", "peer")}, rec.get("reason"))
+    check(take["peer"] != on1["peer"], "takeover event names the old remote %s", take["peer"])
+    check("reason" not in take, "takeover event reason %r: only offline events have one (docs/json.md)",
+          take.get("reason"))
     before = [e for e in w.snapshot(mark) if e["seq"] < take["seq"] and e.get("id") == "dup"]
     check(not before, "events for dup before the takeover: %s", before)
     check("replaced" in rec.get("reason", ""), "first agent's stopped reason %r lacks 'replaced'",
@@ -43,16 +43,16 @@ def test_duplicate_id_takeover(env):
     holds(lambda: not first.states("reconnecting", start=fmark) and
           len(w.events("takeover", "dup", start=mark)) == 1, 1.0,
           "the replaced agent stays stopped (no flapping)")
-    srv.wait_log(r"dup.*peer=%s.*replaced|replaced.*peer=%s" % (re.escape(on1["remote"]), re.escape(on1["remote"])),
+    srv.wait_log(r"dup.*peer=%s.*replaced|replaced.*peer=%s" % (re.escape(on1["peer"]), re.escape(on1["peer"])),
                  2, "server log line about the replaced session")
     # no offline event for the takeover itself (only possibly later ones caused by killing `first`
     # if it had taken the id back; those carry first's new remote, never the takeover's)
-    offs = [e for e in w.events("offline", "dup", start=mark) if e["remote"] in (on1["remote"], take["remote"])]
+    offs = [e for e in w.events("offline", "dup", start=mark) if e["peer"] in (on1["peer"], take["peer"])]
     check(not offs, "offline events around the takeover: %s", offs)
     ls = wait_until(lambda: (lambda l: l if [c["id"] for c in l["clients"]] == ["dup"] else None)(env.ls(srv)), 3,
                     "dup listed once")
-    check(ls["clients"][0]["remote"] == take["remote"], "ls lists dup at %s, the takeover event said %s",
-          ls["clients"][0]["remote"], take["remote"])
+    check(ls["clients"][0]["peer"] == take["peer"], "ls lists dup at %s, the takeover event said %s",
+          ls["clients"][0]["peer"], take["peer"])
     check(on2.get("state") == "online", "second agent not online")
 
 
@@ -78,7 +78,7 @@ def test_duplicate_id_reject(env):
     log("second agent rejected %d times in the window; first untouched", n)
     check(n >= 2, "second agent tried only %d times", n)
     ls = env.ls(srv)
-    check([(c["id"], c["remote"]) for c in ls["clients"]] == [("solo", on1["remote"])], "ls: %s", ls)
+    check([(c["id"], c["peer"]) for c in ls["clients"]] == [("solo", on1["peer"])], "ls: %s", ls)
 
 
 def _sigterm_rounds(env, rounds, settle):
@@ -103,16 +103,16 @@ def _sigterm_rounds(env, rounds, settle):
         states = [x.get("state") for x in a.snapshot()]
         got = []
         if off["reason"] != "bye":
-            line = srv.log_lines(r"offline id=polite peer=%s" % re.escape(on["remote"]))
+            line = srv.log_lines(r"offline id=polite peer=%s" % re.escape(on["peer"]))
             got.append("server saw offline reason %r, not bye (%s)" % (off["reason"], line[0] if line else "-"))
-        if off["remote"] != on["remote"]:
-            got.append("offline remote %s != %s" % (off["remote"], on["remote"]))
+        if off["peer"] != on["peer"]:
+            got.append("offline remote %s != %s" % (off["peer"], on["peer"]))
         if code != 0:
             got.append("exit code %d" % code)
         if states[-1:] != ["stopped"]:
             got.append("last printed states %s, no final 'stopped'" % states)
         if got:
-            problems.append("round %d (SIGTERM %.0f ms after online): %s" % (i, t0 - on["at_ms"], "; ".join(got)))
+            problems.append("round %d (SIGTERM %.0f ms after online): %s" % (i, t0 - parse_ts(on["at"]), "; ".join(got)))
         a.close()
     return problems
 
@@ -198,13 +198,13 @@ def test_ls_labels_and_fields(env):
     check(by["lab1"]["labels"] == {"room": "lab", "rack": "7", "empty": ""}, "labels %r", by["lab1"]["labels"])
     check(by["plain"]["labels"] == {}, "labels of plain %r", by["plain"]["labels"])
     for c, on in ((by["lab1"], on_a), (by["plain"], on_b)):
-        check(c["remote"] == on["remote"], "%s remote %s, watch said %s", c["id"], c["remote"], on["remote"])
-        check(t_before - 5 <= c["since_ms"] <= c["last_seen_ms"] <= t_after + 5,
-              "%s: since_ms %d / last_seen_ms %d not within [%d, %d]", c["id"], c["since_ms"], c["last_seen_ms"],
+        check(c["peer"] == on["peer"], "%s remote %s, watch said %s", c["id"], c["peer"], on["peer"])
+        check(t_before - 5 <= parse_ts(c["since"]) <= parse_ts(c["last_seen"]) <= t_after + 5,
+              "%s: since_ms %d / last_seen_ms %d not within [%d, %d]", c["id"], parse_ts(c["since"]), parse_ts(c["last_seen"]),
               t_before, t_after)
-        check(abs(c["since_ms"] - on["at_ms"]) <= 5, "%s since_ms %d != online at_ms %d", c["id"], c["since_ms"],
-              on["at_ms"])
-        check(t_after - c["last_seen_ms"] <= 300 + 200, "%s last seen %d ms ago", c["id"], t_after - c["last_seen_ms"])
+        check(abs(parse_ts(c["since"]) - parse_ts(on["at"])) <= 5, "%s since_ms %d != online at_ms %d", c["id"], parse_ts(c["since"]),
+              parse_ts(on["at"]))
+        check(t_after - parse_ts(c["last_seen"]) <= 300 + 200, "%s last seen %d ms ago", c["id"], t_after - parse_ts(c["last_seen"]))
         check(0 < c["rtt_us"] < 200000, "%s rtt_us %d", c["id"], c["rtt_us"])
         check(c["interval_ms"] == 100 and c["timeout_ms"] == 300, "%s heartbeat %d/%d", c["id"], c["interval_ms"],
               c["timeout_ms"])
@@ -226,11 +226,11 @@ def test_server_pings_mode_stays_online(env):
           "passive agent online (no offline event, no reconnecting)")
     ls = env.ls(srv)
     c = [c for c in ls["clients"] if c["id"] == "passive"]
-    check(c and c[0]["remote"] == on["remote"], "ls: %s", ls)
+    check(c and c[0]["peer"] == on["peer"], "ls: %s", ls)
     log("server-pings agent online for %.1f s; ls: rtt_us=%d last_seen %.0f ms ago", time.monotonic() - t0,
-        c[0]["rtt_us"], now_ms() - c[0]["last_seen_ms"])
+        c[0]["rtt_us"], now_ms() - parse_ts(c[0]["last_seen"]))
     check(c[0]["rtt_us"] > 0, "rtt_us %d: the server's PINGs measure it", c[0]["rtt_us"])
-    check(now_ms() - c[0]["last_seen_ms"] <= 300 + 200, "last seen %.0f ms ago", now_ms() - c[0]["last_seen_ms"])
+    check(now_ms() - parse_ts(c[0]["last_seen"]) <= 300 + 200, "last seen %.0f ms ago", now_ms() - parse_ts(c[0]["last_seen"]))
 
 
 def test_server_pings_keep_the_interval(env):

@@ -75,7 +75,7 @@ def test_thousand_agents_survive_server_restart(env):
     check(not bad, "%d agents did not print exactly [reconnecting, online], e.g. %s", len(bad), list(bad.items())[:5])
 
     # the spread of the reconnects after the restart, from the agents' own timestamps
-    onl = sorted(parse_ts(x["ts"]) for a, m in zip(groups, marks) for x in a.snapshot(m) if x["state"] == "online")
+    onl = sorted(parse_ts(x["at"]) for a, m in zip(groups, marks) for x in a.snapshot(m) if x["state"] == "online")
     check(len(onl) == TOTAL, "%d online lines after the restart, expected %d", len(onl), TOTAL)
     first, last = onl[0], onl[-1]
     buckets = collections.Counter(int((t - first) // BUCKET_MS) for t in onl)

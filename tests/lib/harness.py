@@ -45,6 +45,8 @@ import threading
 import time
 import traceback
 
+import vocab  # docs/json.md, checked on every JSON line a test reads
+
 HOST = "127.0.0.1"
 
 # Fast server timings used by most tests (see the brief / README).
@@ -98,12 +100,12 @@ def holds(pred_ok, duration, what="condition", poll=0.02):
 
 
 def now_ms():
-    """Unix time in ms (same clock as the server's at_ms / last_seen_ms on this host)."""
+    """Unix time in ms (same clock as the server's event and last_seen times on this host)."""
     return time.time() * 1000.0
 
 
 def parse_ts(ts):
-    """Agent 'ts' field ('2026-11-23T15:33:09.462Z') -> Unix ms (float)."""
+    """An RFC 3339 UTC time of docs/json.md ('2026-11-23T15:33:09.462Z') -> Unix ms (float)."""
     d = datetime.datetime.strptime(ts, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=datetime.timezone.utc)
     return d.timestamp() * 1000.0
 
@@ -256,6 +258,7 @@ def address_of(server):
 
 
 class Collector:
+    vocab_kind = None  # item -> its docs/json.md kind, for programs that print JSON
     """Runs a program whose stdout is one line (usually JSON) per event and collects the
     lines in a background thread. Each item is a dict: the parsed JSON (or {"raw": line})
     plus "_mono" and "_wall_ms", the moment this process read it. merge_stderr=True
@@ -269,6 +272,7 @@ class Collector:
         self._stdout_copy = open(self.stdout_path, "w")
         self.proc = spawn(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT if merge_stderr else self._stderr_f)
         self.items = []
+        self.vocab_errors = []   # JSON lines that break docs/json.md (checked by vocab.py as they arrive)
         self.cond = threading.Condition()
         self.eof = False
         self.thread = threading.Thread(target=self._read, name="reader-" + name, daemon=True)
@@ -294,6 +298,11 @@ class Collector:
                         item = None
                 if not isinstance(item, dict):
                     item = {"raw": line}
+                elif self.vocab_kind:
+                    try:
+                        vocab.check(item, self.vocab_kind(item))
+                    except AssertionError as e:
+                        self.vocab_errors.append(str(e))
                 item["_mono"], item["_wall_ms"] = mono, wall
                 with self.cond:
                     self.items.append(item)
@@ -312,6 +321,8 @@ class Collector:
 
     def snapshot(self, start=0):
         with self.cond:
+            if self.vocab_errors:
+                raise Failure("%s printed JSON outside docs/json.md: %s" % (self.name, self.vocab_errors[0]))
             return list(self.items[start:])
 
     def select(self, pred, start=0):
@@ -325,6 +336,8 @@ class Collector:
             i = start
             while True:
                 while i < len(self.items):
+                    if self.vocab_errors:
+                        raise Failure("%s printed JSON outside docs/json.md: %s" % (self.name, self.vocab_errors[0]))
                     if pred(self.items[i]):
                         return self.items[i]
                     i += 1
@@ -386,7 +399,11 @@ class Collector:
 
 
 class Agent(Collector):
-    """`lifeline agent --json`: items are state changes {"ts","id","state","from",...}."""
+    """`lifeline agent --json`: items are state changes {"v","at","id","state","from",...} (docs/json.md)."""
+
+    @staticmethod
+    def vocab_kind(item):
+        return "agent"
 
     def __init__(self, env, server, id, interval="100ms", timeout="300ms", backoff_base="100ms",
                  backoff_cap="1s", count=1, quiet=False, labels=None, extra=(), log_level=None, name=None,
@@ -420,7 +437,12 @@ class Agent(Collector):
 
 
 class Watch(Collector):
-    """`lifeline watch --json`: items are presence events {"seq","kind","reason","at_ms","id","remote"}."""
+    """`lifeline watch --json`: items are presence events {"v","seq","kind","at","id","peer",...} and, with
+    --snapshot, lists (docs/json.md)."""
+
+    @staticmethod
+    def vocab_kind(item):
+        return "list" if "clients" in item else "event"
 
     def __init__(self, env, server, name="watch", extra=()):
         super().__init__(env, [LIFELINE, "watch", "--server", address_of(server), "--json"] + list(extra), name)
@@ -773,9 +795,14 @@ def ls_json(server, timeout=5.0, extra=()):
         raise Failure("lifeline ls exited %d: %s" % (p.returncode, err.decode("utf-8", "replace").strip()))
     text = out.decode().strip().splitlines()
     try:
-        return json.loads(text[0])
+        obj = json.loads(text[0])
     except (ValueError, IndexError):
         raise Failure("lifeline ls printed no JSON: %r" % out[:300])
+    check(len(text) == 1, "lifeline ls --json printed %d lines, expected one object", len(text))
+    try:
+        return vocab.check(obj, "list")
+    except AssertionError as e:
+        raise Failure(str(e))
 
 
 # --------------------------------------------------------------------------- runner

@@ -34,7 +34,8 @@ TEST(TokenFile, FirstLineTrimmedAndErrorsNameTheFile) {
   EXPECT_EQ(what_of([&] { read_token_file(path); }),
             "token file '" + path + "' must hold one token of 1..2048 bytes on its first line");
   std::remove(path.c_str());
-  EXPECT_EQ(what_of([&] { read_token_file(path); }), "cannot read token file '" + path + "'");
+  EXPECT_EQ(what_of([&] { read_token_file(path); }),
+            "cannot read token file '" + path + "': No such file or directory");
 }
 
 TEST(SecretFile, ReadsEverySecretAndErrorsNameTheFileAndLine) {
@@ -45,7 +46,7 @@ TEST(SecretFile, ReadsEverySecretAndErrorsNameTheFileAndLine) {
   EXPECT_EQ(what_of([&] { load_secrets(path); }),
             "secret file '" + path + "' line 1: secret is 5 bytes, at least 32 are needed (try: openssl rand -hex 32)");
   std::remove(path.c_str());
-  EXPECT_EQ(what_of([&] { load_secrets(path); }), "cannot read secret file '" + path + "'");
+  EXPECT_EQ(what_of([&] { load_secrets(path); }), "cannot read secret file '" + path + "': No such file or directory");
 }
 
 }  // namespace
