@@ -12,6 +12,10 @@
 /// they must not block. Set handlers before start().
 
 #include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/associated_executor.hpp>
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/dispatch.hpp>
+#include <boost/system/error_code.hpp>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -112,8 +116,21 @@ struct StateChange {
   std::optional<proto::ErrorCode> refused;
 };
 
+/// The whole online list of one reply (all its LIST_REPLY frames).
+struct OnlineList {
+  std::vector<proto::ListEntry> entries;
+  std::uint32_t online = 0;
+  std::uint64_t seq = 0;       ///< the event stream position the list reflects
+  std::uint64_t instance = 0;  ///< the server run
+};
+
 class Client {
  public:
+  /// Completion of list(timeout, ...): the list, or an error (below).
+  using ListDone = std::function<void(boost::system::error_code, OnlineList)>;
+  /// Completion of wait_online(): success once online, or an error (below).
+  using OnlineDone = std::function<void(boost::system::error_code)>;
+
   using StateHandler = std::function<void(const StateChange&)>;
   using DataHandler = std::function<void(std::string_view payload)>;
   using EventHandler = std::function<void(const proto::Event&)>;
@@ -150,6 +167,52 @@ class Client {
   /// outage outlasted its replay buffer), an event of kind `gap`, followed by
   /// a fresh snapshot when `options.snapshot` is set. Call once.
   void subscribe(SubscribeOptions options = {});
+
+  /// Asks for the online list and completes once the whole reply is in, with
+  /// its own deadline: no hand-made mutex or condition variable, and no wait
+  /// for a reply that never comes. Errors: boost::asio::error::not_connected
+  /// (not online when called), timed_out (no complete reply within
+  /// `timeout`), connection_aborted (the connection was lost first),
+  /// operation_aborted (the client stopped). `done` runs on the client's I/O
+  /// thread (on the caller's for not_connected, which is known at once) and
+  /// must not block. These replies do not reach on_list().
+  void list(std::chrono::milliseconds timeout, ListDone done);
+  /// Completes once the client is online (at once if it is), or with
+  /// timed_out after `timeout`, or operation_aborted if it stops first (then
+  /// last_error() says why: a refusal, a takeover). `done` runs on the
+  /// client's I/O thread and must not block. Called before start() on a
+  /// client with its own thread, the wait begins at start().
+  void wait_online(std::chrono::milliseconds timeout, OnlineDone done);
+
+  /// list(timeout) with an Asio completion token: `co_await
+  /// client.async_list(2s, asio::use_awaitable)` in a coroutine (an error
+  /// throws boost::system::system_error), `.get()` on `asio::use_future`'s
+  /// future, or a handler. The completion runs on the token's executor.
+  template <class Token>
+  auto async_list(std::chrono::milliseconds timeout, Token&& token) {
+    return boost::asio::async_initiate<Token, void(boost::system::error_code, OnlineList)>(
+        [this](auto handler, std::chrono::milliseconds t) {
+          auto h = std::make_shared<decltype(handler)>(std::move(handler));
+          list(t, [h](boost::system::error_code ec, OnlineList l) {
+            auto ex = boost::asio::get_associated_executor(*h);
+            boost::asio::dispatch(ex, [h, ec, l = std::move(l)]() mutable { std::move (*h)(ec, std::move(l)); });
+          });
+        },
+        token, timeout);
+  }
+  /// wait_online() with an Asio completion token, as async_list().
+  template <class Token>
+  auto async_wait_online(std::chrono::milliseconds timeout, Token&& token) {
+    return boost::asio::async_initiate<Token, void(boost::system::error_code)>(
+        [this](auto handler, std::chrono::milliseconds t) {
+          auto h = std::make_shared<decltype(handler)>(std::move(handler));
+          wait_online(t, [h](boost::system::error_code ec) {
+            auto ex = boost::asio::get_associated_executor(*h);
+            boost::asio::dispatch(ex, [h, ec]() mutable { std::move (*h)(ec); });
+          });
+        },
+        token, timeout);
+  }
 
   ClientState state() const;
   /// Last measured round-trip time, if any.

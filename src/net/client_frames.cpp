@@ -172,6 +172,9 @@ bool Client::Impl::Connection::on_list_reply(proto::Bytes payload) {
     client_.stream_instance = r->instance;
     client_.stream_seq = r->seq;
   }
+  if (client_.take_list_reply(*r)) {
+    return true;  // list(timeout)'s, not the application's on_list()
+  }
   if (client_.list_handler && !client_.silenced) {
     client_.list_handler(*r);
   }

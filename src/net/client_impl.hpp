@@ -41,6 +41,19 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
   void run_when_stopped();
   void set_state(ClientState to, StateChange change);
   void set_error(std::string why);
+  // Waits with deadlines (client_waits.cpp), all on the I/O thread.
+  struct PendingList;
+  struct PendingOnline;
+  /// True if `r` answers a list(timeout) request (it then goes nowhere else).
+  bool take_list_reply(const proto::ListReply& r);
+  void finish_list(const std::shared_ptr<PendingList>& p, boost::system::error_code ec);
+  void finish_online(const std::shared_ptr<PendingOnline>& w, boost::system::error_code ec);
+  /// Completes or fails the waits a state change decides.
+  void settle_waits(ClientState to);
+  std::vector<std::shared_ptr<PendingList>> pending_lists;
+  std::vector<std::shared_ptr<PendingOnline>> online_waiters;
+  std::uint32_t next_wait_request = 0xF000'0000U;
+
   /// An ERROR before WELCOME that the same HELLO would get again (ClientOptions::stop_when_refused).
   bool retry_cannot_help(proto::ErrorCode code) const;
 

@@ -43,6 +43,7 @@ void Client::Impl::set_state(ClientState to, StateChange change) {
   if (state_handler && !silenced) {
     state_handler(change);
   }
+  settle_waits(to);
 }
 
 void Client::Impl::set_error(std::string why) {
