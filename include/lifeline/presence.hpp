@@ -24,11 +24,18 @@ enum class DuplicatePolicy {
   reject,    ///< the newcomer gets ERROR `rejected`
 };
 
+/// How a client reaches the server.
+enum class Transport : std::uint8_t { tcp, tls };
+
+/// "tcp" or "tls", as the admin API and JSON output name it.
+constexpr const char* transport_name(Transport t) { return t == Transport::tls ? "tls" : "tcp"; }
+
 /// One entry of the online list, as seen at the moment it was taken.
 struct OnlineClient {
   std::string id;
   std::string remote;  ///< "host:port" of the connection
   std::uint64_t session = 0;
+  Transport transport = Transport::tcp;
   std::chrono::system_clock::time_point since;
   std::chrono::system_clock::time_point last_seen;  ///< last byte received
   std::chrono::microseconds rtt{0};                 ///< 0 until measured
@@ -46,6 +53,9 @@ struct PresenceEvent {
   EventKind kind = EventKind::online;
   Reason reason = Reason::none;  ///< for offline events
   std::chrono::system_clock::time_point at;
+  /// On `offline`: when the server last received a byte from the session (so
+  /// `at - last_seen` is the detection delay of a timeout); else equal to `at`.
+  std::chrono::system_clock::time_point last_seen;
   std::string id;
   std::string remote;
   std::uint64_t session = 0;

@@ -45,7 +45,21 @@ bool Registry::release(std::string_view id, std::uint64_t session, Reason reason
 }
 
 void Registry::push_event(EventKind kind, Reason reason, const Registration& reg) {
-  log_.append(PresenceEvent{0, kind, reason, std::chrono::system_clock::now(), reg.id, reg.remote, reg.session, 0});
+  const auto now = std::chrono::system_clock::now();
+  const auto seen = kind == EventKind::offline ? last_seen_of(reg, now) : now;
+  log_.append(PresenceEvent{0, kind, reason, now, seen, reg.id, reg.remote, reg.session, 0});
+}
+
+std::chrono::system_clock::time_point Registry::last_seen_of(const Registration& reg,
+                                                             std::chrono::system_clock::time_point now) {
+  if (reg.stats == nullptr) {
+    return now;
+  }
+  // last_rx is on the steady clock; express it on the wall clock via "how long ago".
+  const auto rx = std::chrono::steady_clock::time_point(
+      std::chrono::nanoseconds(reg.stats->last_rx_ns.load(std::memory_order_relaxed)));
+  const auto ago = std::chrono::steady_clock::now() - rx;
+  return now - std::chrono::duration_cast<std::chrono::system_clock::duration>(ago);
 }
 
 OnlineClient Registry::view(const Entry& e) {
@@ -53,16 +67,12 @@ OnlineClient Registry::view(const Entry& e) {
   c.id = e.reg.id;
   c.remote = e.reg.remote;
   c.session = e.reg.session;
+  c.transport = e.reg.transport;
   c.since = e.since;
   c.heartbeat = e.reg.heartbeat;
   c.labels = e.reg.labels;
   if (e.reg.stats != nullptr) {
-    // last_rx is on the steady clock; express it on the wall clock via "how long ago".
-    const auto rx = std::chrono::steady_clock::time_point(
-        std::chrono::nanoseconds(e.reg.stats->last_rx_ns.load(std::memory_order_relaxed)));
-    const auto ago = std::chrono::steady_clock::now() - rx;
-    c.last_seen =
-        std::chrono::system_clock::now() - std::chrono::duration_cast<std::chrono::system_clock::duration>(ago);
+    c.last_seen = last_seen_of(e.reg, std::chrono::system_clock::now());
     c.rtt = std::chrono::microseconds(e.reg.stats->rtt_us.load(std::memory_order_relaxed));
   }
   return c;

@@ -33,6 +33,7 @@ struct Registration {
   Heartbeat heartbeat{};
   std::uint64_t session = 0;
   std::uint32_t shard = 0;
+  Transport transport = Transport::tcp;
   /// The session's stats, or null. The session must outlive its registration:
   /// it stays valid until that session's release(), or until another session
   /// takes the id over (both under the registry's lock).
@@ -82,6 +83,9 @@ class Registry {
     std::chrono::system_clock::time_point since;
   };
   static OnlineClient view(const Entry& e);
+  /// The wall-clock time of the session's last received byte (now if unknown).
+  static std::chrono::system_clock::time_point last_seen_of(const Registration& reg,
+                                                            std::chrono::system_clock::time_point now);
   std::vector<OnlineClient> sorted_view() const;                            // mu_ held
   void push_event(EventKind kind, Reason reason, const Registration& reg);  // mu_ held
 

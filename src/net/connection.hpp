@@ -94,6 +94,7 @@ class Connection {
   bool peer_has_closed() const;
   /// True while a TLS handshake is still under way (nothing can be sent yet).
   bool tls_pending() const { return tls_ && !tls_->established(); }
+  bool is_tls() const { return tls_ != nullptr; }
   /// The client certificate's common name, nullopt without TLS ("" without a certificate).
   std::optional<std::string> tls_peer_name() const;
   /// An errno from on_eof() as text (EPROTO: OpenSSL's reason).

@@ -125,7 +125,14 @@ bool Session::on_hello(proto::Bytes payload) {
   }
   const bool observer = (flags_ & proto::kFlagObserver) != 0;
   if (!observer) {
-    Registration reg{id_, peer(), std::move(hello->labels), hb_, number(), shard().index(), &stats_};
+    Registration reg{id_,
+                     peer(),
+                     std::move(hello->labels),
+                     hb_,
+                     number(),
+                     shard().index(),
+                     conn_.is_tls() ? Transport::tls : Transport::tcp,
+                     &stats_};
     const auto claim = ctx.registry.claim(std::move(reg), ctx.options.duplicates);
     if (!claim.accepted) {
       const std::string id = std::move(id_);
