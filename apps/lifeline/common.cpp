@@ -14,16 +14,7 @@ namespace lifeline::app {
 
 std::string timestamp() { return timestamp(std::chrono::system_clock::now()); }
 
-std::string timestamp(std::chrono::system_clock::time_point t) {
-  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
-  const auto secs = static_cast<std::time_t>(ms / 1000);
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char buf[40];
-  const auto n = std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
-  std::snprintf(buf + n, sizeof buf - n, ".%03dZ", static_cast<int>(ms % 1000));
-  return buf;
-}
+std::string timestamp(std::chrono::system_clock::time_point t) { return format_time(t); }
 
 std::chrono::milliseconds duration_arg(const std::string& option, const std::string& value) {
   if (auto d = parse_duration(value)) {

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "lifeline/heartbeat.hpp"
+#include "lifeline/metrics.hpp"
 #include "lifeline/presence.hpp"
 
 namespace lifeline {
@@ -139,6 +140,10 @@ class Server {
   std::uint64_t instance() const;
   std::size_t online_count() const;
   std::optional<OnlineClient> find(std::string_view id) const;
+
+  /// Counters and histograms summed over the I/O threads (lifeline/metrics.hpp).
+  /// Reads relaxed atomics the threads own: never waits for, or slows, one.
+  ServerMetrics metrics() const;
 
   /// Sends DATA to an online client; false if the id is not online.
   bool send(std::string_view id, std::string payload);

@@ -71,11 +71,13 @@ bool Connection::advance_tls_handshake() {
 
 long Connection::recv_some(std::span<std::uint8_t> buf) {
   if (!tls_) {
-    return ::recv(socket_.get(), buf.data(), buf.size(), 0);
+    const auto n = ::recv(socket_.get(), buf.data(), buf.size(), 0);
+    shard_.metrics().bytes_in.add(n > 0 ? static_cast<std::uint64_t>(n) : 0);
+    return n;
   }
   std::size_t n = 0;
   switch (tls_->read(buf, n)) {
-    case TlsConn::Io::done: return static_cast<long>(n);
+    case TlsConn::Io::done: shard_.metrics().bytes_in.add(n); return static_cast<long>(n);
     case TlsConn::Io::eof: return 0;
     case TlsConn::Io::want_io: errno = EAGAIN; return -1;
     case TlsConn::Io::error: break;
@@ -86,11 +88,13 @@ long Connection::recv_some(std::span<std::uint8_t> buf) {
 
 long Connection::send_some(std::string_view data) {
   if (!tls_) {
-    return ::send(socket_.get(), data.data(), data.size(), MSG_NOSIGNAL);
+    const auto n = ::send(socket_.get(), data.data(), data.size(), MSG_NOSIGNAL);
+    shard_.metrics().bytes_out.add(n > 0 ? static_cast<std::uint64_t>(n) : 0);
+    return n;
   }
   std::size_t n = 0;
   switch (tls_->write(data, n)) {
-    case TlsConn::Io::done: return static_cast<long>(n);
+    case TlsConn::Io::done: shard_.metrics().bytes_out.add(n); return static_cast<long>(n);
     case TlsConn::Io::want_io: errno = EAGAIN; return -1;
     case TlsConn::Io::eof:
     case TlsConn::Io::error: break;
@@ -186,6 +190,7 @@ int Connection::write(std::string_view frame) {
   if (tls_pending()) {
     return 0;  // before the TLS handshake nothing can be said (a refusal just closes)
   }
+  shard_.metrics().frames_out.add();
   if (out_.empty()) {
     const auto n = send_some(frame);
     if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {

@@ -140,6 +140,7 @@ struct Server::Impl {
   std::mutex mu;  // start/stop
   bool started = false;
   bool stopped = false;
+  std::atomic<std::size_t> shards_ready{0};  // ctx.shards entries metrics() may read (never shrinks)
   std::atomic<bool> stop_requested{false};
 };
 
@@ -192,6 +193,7 @@ void Server::start() {
   for (auto& shard : ctx.shards) {
     shard->start();
   }
+  impl_->shards_ready.store(ctx.shards.size(), std::memory_order_release);
   impl_->started = true;
 }
 
@@ -273,6 +275,22 @@ std::vector<OnlineClient> Server::online() const { return impl_->ctx.registry.sn
 std::size_t Server::online_count() const { return impl_->ctx.registry.count(); }
 std::optional<OnlineClient> Server::find(std::string_view id) const { return impl_->ctx.registry.find(id); }
 const ServerOptions& Server::options() const { return impl_->ctx.options; }
+
+ServerMetrics Server::metrics() const {
+  const auto& ctx = impl_->ctx;
+  ServerMetrics m;
+  m.instance = ctx.registry.log().instance();
+  m.seq = ctx.registry.log().last_seq();
+  m.online = ctx.registry.count();
+  const auto n = impl_->shards_ready.load(std::memory_order_acquire);
+  for (std::size_t i = 0; i < n; ++i) {
+    ctx.shards[i]->metrics().add_to(m);
+  }
+  if (n == 0) {
+    detail::ShardMetrics().add_to(m);  // every series, at zero
+  }
+  return m;
+}
 
 bool Server::send(std::string_view id, std::string payload) {
   const auto addr = impl_->ctx.registry.address_of(id);

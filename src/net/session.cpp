@@ -86,6 +86,7 @@ std::optional<Session::Clock::time_point> Session::check_heartbeat(Clock::time_p
   const auto expiry = last_rx + hb_.timeout;
   if (now >= expiry) {
     const auto silent = std::chrono::duration_cast<std::chrono::milliseconds>(now - last_rx);
+    shard().metrics().detection.observe(std::chrono::duration_cast<std::chrono::microseconds>(now - last_rx));
     end_with_bye(Reason::timeout, "nothing received for " + std::to_string(silent.count()) + " ms (timeout " +
                                       std::to_string(hb_.timeout.count()) + " ms)");
     return conn_.check_drain(now);  // now the drain deadline
@@ -141,6 +142,9 @@ void Session::send_data(std::string_view payload) {
 void Session::end(Reason reason, std::string_view cause) { end_with(reason, {}, Drain::no, cause); }
 
 void Session::end_with_error(proto::ErrorCode code, const std::string& message, Reason reason) {
+  if (!ended()) {
+    shard().metrics().error_sent(code);
+  }
   std::string frame;
   proto::encode(proto::Error{code, message}, frame);
   end_with(reason, frame, Drain::yes, std::string(proto::to_string(code)) + ": " + message);
@@ -180,6 +184,7 @@ void Session::leave_registry(Reason reason) {
   unsubscribe_events();
   if (registered_) {
     registered_ = false;
+    shard().metrics().disconnected(reason);
     shard().ctx().registry.release(id_, number(), reason);
   }
 }

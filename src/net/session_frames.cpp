@@ -43,6 +43,7 @@ std::optional<proto::ParseError> Session::screen_frame_type(proto::FrameType typ
 
 bool Session::on_frame(const proto::Frame& f) {
   using proto::FrameType;
+  shard().metrics().frames_in.add();
   // screen_frame_type() has let through only what this state accepts.
   if (state_ == State::handshaking) {
     return on_hello(f.payload);
@@ -66,6 +67,7 @@ bool Session::on_frame(const proto::Frame& f) {
       const auto now_us = static_cast<std::int64_t>(timestamp_us(Clock::now()));
       if (sent_us > 0 && sent_us <= now_us && now_us - sent_us < (std::int64_t{1} << 32)) {
         stats_.rtt_us.store(static_cast<std::uint32_t>(now_us - sent_us), std::memory_order_relaxed);
+        shard().metrics().rtt.observe(std::chrono::microseconds(now_us - sent_us));
       }
       return true;
     }

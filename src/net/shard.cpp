@@ -41,11 +41,13 @@ void Shard::start() {
   thread_ = std::thread([this] {
     t_current_shard = this;
     try {
-      loop_.run([this](std::uint64_t tag, std::uint32_t events) { on_ready(tag, events); }, wheel_.next_due(),
-                [this](Clock::time_point now) {
-                  wheel_.advance(now, [this](std::uint64_t no, Clock::time_point t) { return visit(no, t); });
-                  return wheel_.next_due();
-                });
+      loop_.run(
+          [this](std::uint64_t tag, std::uint32_t events) { on_ready(tag, events); }, wheel_.next_due(),
+          [this](Clock::time_point now) {
+            metrics_.tick_lag.observe(std::chrono::duration_cast<std::chrono::microseconds>(now - wheel_.next_due()));
+            wheel_.advance(now, [this](std::uint64_t no, Clock::time_point t) { return visit(no, t); });
+            return wheel_.next_due();
+          });
     } catch (const std::exception& e) {
       logger()->critical("I/O thread {} stopped by an exception: {}", index_, e.what());
     }
@@ -96,6 +98,7 @@ void Shard::accept_from(std::size_t listener) {
       continue;  // ECONNABORTED and the like: that connection is gone, the next may be fine
     }
     auto peer = to_string(ep);
+    metrics_.accepted.add();
     // Counted here, on the one accepting thread, so the limits are exact; a
     // refused connection still gets a session, to say why before it closes.
     auto refusal = ctx_.limits.admit(host_of(peer));
@@ -148,13 +151,16 @@ void Shard::adopt(Fd socket, std::string peer, const std::string& refusal) {
   const auto no = make_session_no(index_, slot.gen, index);
   slot.session = std::make_unique<Session>(*this, std::move(socket), no, std::move(peer), refusal.empty());
   auto& session = *slot.session;
+  metrics_.opened.add();
   // This session's only wheel entry until it closes: it stands for the
   // handshake deadline first, then the heartbeat's or the drain's (Session::on_wheel).
   wheel_.schedule(no, Clock::now() + std::min(ctx_.options.handshake_timeout, ctx_.options.heartbeat.min_timeout / 2));
   session.start();
   if (ctx_.stopping.load()) {
+    metrics_.refused_shutdown.add();
     session.end_with_error(proto::ErrorCode::shutting_down, "server is shutting down", Reason::shutdown);
   } else if (!refusal.empty()) {
+    metrics_.refused_limit.add();
     session.end_with_error(proto::ErrorCode::too_many_connections, refusal, Reason::rejected);
   }
 }
@@ -190,6 +196,7 @@ void Shard::forget(std::uint64_t session_no) {
     post([this] { graveyard_.clear(); });
   }
   graveyard_.push_back(std::move(slots_[index].session));
+  metrics_.closed.add();
   ++slots_[index].gen;
   free_.push_back(index);
 }

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "event_loop.hpp"
+#include "metrics.hpp"
 #include "session.hpp"
 #include "timing_wheel.hpp"
 
@@ -39,6 +40,9 @@ class Shard {
   std::span<std::uint8_t> rx_buffer() { return rx_; }
 
   EventLoop& loop() { return loop_; }
+  /// Written on this shard's thread only; read from any thread.
+  ShardMetrics& metrics() { return metrics_; }
+  const ShardMetrics& metrics() const { return metrics_; }
 
   /// Before start(): the listening sockets this shard accepts on.
   void listen_on(std::vector<Fd> listeners) { listeners_ = std::move(listeners); }
@@ -106,6 +110,7 @@ class Shard {
   std::vector<std::uint8_t> rx_;
   std::vector<Fd> listeners_;
   std::size_t next_shard_ = 0;  // round-robin target of the next accepted connection
+  ShardMetrics metrics_;
 };
 
 /// Debug builds: aborts unless called on `shard`'s own thread (muduo's

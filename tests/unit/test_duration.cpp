@@ -72,3 +72,27 @@ TEST(FormatDuration, RoundTripsThroughParse) {
 
 }  // namespace
 }  // namespace lifeline
+
+TEST(TimeText, FormatsUtcWithMilliseconds) {
+  using namespace std::chrono;
+  const system_clock::time_point t{milliseconds(1'764'782'401'123)};
+  EXPECT_EQ(lifeline::format_time(t), "2025-12-03T17:20:01.123Z");
+  EXPECT_EQ(lifeline::format_time(system_clock::time_point{}), "1970-01-01T00:00:00.000Z");
+}
+
+TEST(TimeText, ParsesWhatItFormatsAndOffsets) {
+  using namespace std::chrono;
+  const system_clock::time_point t{milliseconds(1'764'782'401'123)};
+  EXPECT_EQ(lifeline::parse_time("2025-12-03T17:20:01.123Z"), t);
+  EXPECT_EQ(lifeline::parse_time("2025-12-03 18:20:01.123+01:00"), t);
+  EXPECT_EQ(lifeline::parse_time("2025-12-03T12:50:01.123-04:30"), t);
+  EXPECT_EQ(lifeline::parse_time("2025-12-03T17:20:01Z"), t - milliseconds(123));
+}
+
+TEST(TimeText, RefusesWhatIsNotRfc3339) {
+  for (const auto* bad :
+       {"", "2025-12-03", "2025-12-03T17:20:01", "2025-13-03T17:20:01Z", "2025-02-30T00:00:00Z", "2025-12-03T24:00:00Z",
+        "2025-12-03T17:20:01.Z", "2025-12-03T17:20:01+1:00", "2025-12-03T17:20:01Zjunk", "yesterday"}) {
+    EXPECT_FALSE(lifeline::parse_time(bad).has_value()) << bad;
+  }
+}
