@@ -163,6 +163,7 @@ void add_serve_options(CLI::App& cmd_ref, ServeArgs& args_ref) {
                   "signs; two during a rotation)");
   cmd->add_option("--port-file", args->port_file, "write the first bound port to this file once listening");
   cmd->add_option("--config,-c", args->config, "TOML file with any of these options as keys (flags win)");
+  add_admin_options(*cmd, args->admin);
 }
 
 ServerOptions options_from_toml(std::string_view text) {

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "lifeline/server.hpp"
+#include "serve_admin.hpp"
 
 namespace lifeline::app {
 
@@ -38,6 +39,7 @@ struct ServeArgs {
   std::string auth_secret_file;
   std::string port_file;
   std::string config;
+  AdminArgs admin;
 };
 
 /// Adds every `serve` option to `cmd`, bound to `args`.

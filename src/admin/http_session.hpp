@@ -1,0 +1,157 @@
+#pragma once
+// One admin HTTP connection, plain or TLS: reads requests with a size and
+// time limit, checks the token, answers, keeps the connection alive when the
+// client asks, and turns into an event stream for GET /v1/events.
+// Coroutines on the admin thread.
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+
+#include "event_stream.hpp"
+#include "routes.hpp"
+
+namespace lifeline::admin {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+inline constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
+inline constexpr std::size_t kHeaderLimit = 16 * 1024;
+
+/// The HTTP response for `reply`, keeping the connection alive if `keep_alive`.
+http::response<http::string_body> make_response(Reply reply, unsigned version, bool keep_alive);
+
+/// The start of an event stream from the request, or the 400 reply.
+std::variant<StreamStart, Reply> parse_stream_start(const Request& req, const Target& t);
+
+template <class Stream>
+asio::awaitable<void> write_reply(Stream& stream, Reply reply, unsigned version, bool keep_alive) {
+  auto res = make_response(std::move(reply), version, keep_alive);
+  co_await http::async_write(stream, res, kTuple);
+}
+
+/// Streams events until the reader leaves, falls too far behind, or the server stops.
+template <class Stream>
+asio::awaitable<void> stream_events(Context& ctx, Stream& stream, const Request& req, const Target& t) {
+  auto start = parse_stream_start(req, t);
+  if (auto* bad = std::get_if<Reply>(&start)) {
+    co_await write_reply(stream, std::move(*bad), req.version(), false);
+    co_return;
+  }
+  auto& tcp = beast::get_lowest_layer(stream);
+  tcp.expires_never();
+  auto feed = std::make_shared<EventFeed>(co_await asio::this_coro::executor, ctx.options.sse_backlog);
+  feed->start(ctx.server, std::get<StreamStart>(start));
+  ++ctx.streams;
+  struct Leave {  // also runs if the io_context is destroyed with this coroutine suspended
+    Context& ctx;
+    std::shared_ptr<EventFeed> feed;
+    ~Leave() {
+      feed->stop(ctx.server);
+      --ctx.streams;
+    }
+  } leave{ctx, feed};
+  http::response<http::empty_body> head{http::status::ok, req.version()};
+  head.set(http::field::content_type, "text/event-stream");
+  head.set(http::field::cache_control, "no-cache");
+  head.set("X-Accel-Buffering", "no");  // proxies must not hold events back
+  head.keep_alive(false);               // the body ends when the connection does
+  http::response_serializer<http::empty_body> sr{head};
+  if (auto [ec, n] = co_await http::async_write_header(stream, sr, kTuple); ec) {
+    co_return;
+  }
+  std::string chunk = "retry: 1000\n\n" + feed->take();
+  for (;;) {
+    if (!chunk.empty()) {
+      tcp.expires_after(ctx.options.request_timeout);  // a reader that stops reading is dropped
+      if (auto [ec, n] = co_await asio::async_write(stream, asio::buffer(chunk), kTuple); ec) {
+        co_return;
+      }
+      tcp.expires_never();
+    }
+    if (feed->overflowed()) {
+      co_return;  // it resumes from its Last-Event-ID
+    }
+    feed->timer().expires_after(ctx.options.sse_keepalive);
+    const auto [ec] = co_await feed->timer().async_wait(kTuple);
+    chunk = feed->take();
+    if (!ec && chunk.empty()) {
+      chunk = ": keepalive\n\n";  // the timer ran out: nothing happened for a while
+    }
+  }
+}
+
+/// Serves requests on one connection until it closes. `over_limit`: answer
+/// 503 too_many_connections to the first request and close.
+template <class Stream>
+asio::awaitable<void> serve_http(Context& ctx, Stream& stream, bool over_limit) {
+  beast::flat_buffer buffer;
+  auto& tcp = beast::get_lowest_layer(stream);
+  for (;;) {
+    http::request_parser<http::string_body> parser;
+    parser.header_limit(kHeaderLimit);
+    parser.body_limit(ctx.options.max_request);
+    tcp.expires_after(ctx.options.request_timeout);
+    auto [ec, n] = co_await http::async_read(stream, buffer, parser, kTuple);
+    if (ec) {
+      std::optional<Reply> why;
+      if (ec == http::error::body_limit || ec == http::error::header_limit || ec == http::error::buffer_overflow) {
+        why = error_reply(http::status::payload_too_large, "too_large",
+                          "request larger than " + std::to_string(ctx.options.max_request) + " bytes");
+      } else if (ec == beast::error::timeout && parser.got_some()) {
+        why = error_reply(
+            http::status::request_timeout, "timeout",
+            "request not received whole within " + std::to_string(ctx.options.request_timeout.count()) + " ms");
+      } else if (ec.category() == http::make_error_code(http::error::end_of_stream).category() &&
+                 ec != http::error::end_of_stream && ec != http::error::partial_message) {
+        why = error_reply(http::status::bad_request, "bad_request", "malformed HTTP request: " + ec.message());
+      }
+      if (why) {
+        tcp.expires_after(ctx.options.request_timeout);
+        co_await write_reply(stream, std::move(*why), 11, false);
+      }
+      break;
+    }
+    auto& req = parser.get();
+    ++ctx.requests;
+    const bool keep_alive = req.keep_alive() && !over_limit;
+    tcp.expires_after(ctx.options.request_timeout);
+    if (over_limit) {
+      co_await write_reply(
+          stream,
+          error_reply(http::status::service_unavailable, "too_many_connections",
+                      "more than " + std::to_string(ctx.options.max_connections) + " admin connections are open"),
+          req.version(), false);
+      break;
+    }
+    const auto target = parse_target(req.target());
+    if (!target) {
+      co_await write_reply(stream, error_reply(http::status::bad_request, "bad_request", "malformed request target"),
+                           req.version(), false);
+      break;
+    }
+    if (auto denied = check_auth(ctx, req, *target)) {
+      co_await write_reply(stream, std::move(*denied), req.version(), keep_alive);
+    } else if (target->path == "/v1/events") {
+      if (req.method() != http::verb::get) {
+        auto r = error_reply(http::status::method_not_allowed, "method_not_allowed",
+                             std::string(req.method_string()) + " is not allowed on /v1/events (allowed: GET)");
+        r.headers.emplace_back("Allow", "GET");
+        co_await write_reply(stream, std::move(r), req.version(), keep_alive);
+      } else {
+        co_await stream_events(ctx, stream, req, *target);
+        break;
+      }
+    } else {
+      co_await write_reply(stream, route(ctx, req, *target), req.version(), keep_alive);
+    }
+    if (!keep_alive) {
+      break;
+    }
+  }
+}
+
+}  // namespace lifeline::admin
