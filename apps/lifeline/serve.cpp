@@ -31,6 +31,9 @@ void run_serve(CLI::App& cmd, ServeArgs& args) {
     apply_log_options();  // the file may set log-format and log-level
   }
   const auto options = to_options(args);
+  if (args.admin.listen.empty() && cmd.count("--admin-listen") > 0) {
+    args.admin.listen = "-";  // given without a value: the default address
+  }
   const auto admin_options = to_admin_options(args.admin, options.tls);
   Server server(options);
   std::unique_ptr<AdminServer> admin;

@@ -4,8 +4,12 @@
 // client asks, and turns into an event stream for GET /v1/events.
 // Coroutines on the admin thread.
 
+#include <array>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/awaitable.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
@@ -31,6 +35,56 @@ template <class Stream>
 asio::awaitable<void> write_reply(Stream& stream, Reply reply, unsigned version, bool keep_alive) {
   auto res = make_response(std::move(reply), version, keep_alive);
   co_await http::async_write(stream, res, kTuple);
+}
+
+/// Reads (and drops) whatever the event-stream reader sends, to learn at once
+/// when it leaves: an idle stream would otherwise hold its connection until
+/// the next keepalive. Wakes the writer and `joined` when it ends.
+struct ReaderWatch {
+  bool gone = false;
+  bool done = false;
+};
+template <class Stream>
+asio::awaitable<void> watch_reader(Stream& stream, std::shared_ptr<EventFeed> feed, std::shared_ptr<ReaderWatch> w,
+                                   asio::steady_timer& joined) {
+  std::array<char, 256> sink{};
+  for (;;) {
+    auto [ec, n] = co_await stream.async_read_some(asio::buffer(sink), kTuple);
+    if (ec) {
+      break;
+    }
+  }
+  w->gone = true;
+  w->done = true;
+  feed->timer().cancel();
+  joined.cancel();
+}
+
+/// Writes what the feed queues, and a comment when idle, until the reader leaves
+/// or falls too far behind.
+template <class Stream>
+asio::awaitable<void> pump_events(Context& ctx, Stream& stream, EventFeed& feed_ref, const ReaderWatch& watch) {
+  auto* feed = &feed_ref;
+  auto& tcp = beast::get_lowest_layer(stream);
+  std::string chunk = "retry: 1000\n\n" + feed->take();
+  for (;;) {
+    if (!chunk.empty()) {
+      tcp.expires_after(ctx.options.request_timeout);  // a reader that stops reading is dropped
+      if (auto [ec, n] = co_await asio::async_write(stream, asio::buffer(chunk), kTuple); ec) {
+        co_return;
+      }
+      tcp.expires_never();
+    }
+    if (feed->overflowed() || watch.gone) {
+      co_return;  // it left, or it resumes from its Last-Event-ID
+    }
+    feed->timer().expires_after(ctx.options.sse_keepalive);
+    const auto [ec] = co_await feed->timer().async_wait(kTuple);
+    chunk = feed->take();
+    if (!ec && chunk.empty()) {
+      chunk = ": keepalive\n\n";  // the timer ran out: nothing happened for a while
+    }
+  }
 }
 
 /// Streams events until the reader leaves, falls too far behind, or the server stops.
@@ -63,24 +117,15 @@ asio::awaitable<void> stream_events(Context& ctx, Stream& stream, const Request&
   if (auto [ec, n] = co_await http::async_write_header(stream, sr, kTuple); ec) {
     co_return;
   }
-  std::string chunk = "retry: 1000\n\n" + feed->take();
-  for (;;) {
-    if (!chunk.empty()) {
-      tcp.expires_after(ctx.options.request_timeout);  // a reader that stops reading is dropped
-      if (auto [ec, n] = co_await asio::async_write(stream, asio::buffer(chunk), kTuple); ec) {
-        co_return;
-      }
-      tcp.expires_never();
-    }
-    if (feed->overflowed()) {
-      co_return;  // it resumes from its Last-Event-ID
-    }
-    feed->timer().expires_after(ctx.options.sse_keepalive);
-    const auto [ec] = co_await feed->timer().async_wait(kTuple);
-    chunk = feed->take();
-    if (!ec && chunk.empty()) {
-      chunk = ": keepalive\n\n";  // the timer ran out: nothing happened for a while
-    }
+  auto watch = std::make_shared<ReaderWatch>();
+  asio::steady_timer joined(co_await asio::this_coro::executor, asio::steady_timer::time_point::max());
+  asio::co_spawn(co_await asio::this_coro::executor, watch_reader(stream, feed, watch, joined), asio::detached);
+  co_await pump_events(ctx, stream, *feed, *watch);
+  // The watcher reads from `stream`: it must end before the stream goes.
+  boost::system::error_code ignored;
+  tcp.socket().cancel(ignored);
+  while (!watch->done) {
+    co_await joined.async_wait(kTuple);
   }
 }
 
@@ -90,12 +135,42 @@ template <class Stream>
 asio::awaitable<void> serve_http(Context& ctx, Stream& stream, bool over_limit) {
   beast::flat_buffer buffer;
   auto& tcp = beast::get_lowest_layer(stream);
-  for (;;) {
+  asio::steady_timer deadline(co_await asio::this_coro::executor);
+  // Our own request deadline, not the stream's: the stream's closes the socket
+  // on expiry, and a slow request deserves a 408 before the close. The timer's
+  // handler may run after this frame is gone (a late expiry): it only touches
+  // the shared watchdog, which says whether the read it was armed for is still on.
+  struct Watchdog {
+    std::uint64_t armed = 0;  // the read it guards; 0 = none
+    bool fired = false;
+  };
+  auto dog = std::make_shared<Watchdog>();
+  auto* socket = &tcp.socket();
+  struct Disarm {
+    std::shared_ptr<Watchdog> dog;
+    ~Disarm() { dog->armed = 0; }
+  } disarm{dog};
+  for (std::uint64_t read_no = 1;; ++read_no) {
     http::request_parser<http::string_body> parser;
     parser.header_limit(kHeaderLimit);
     parser.body_limit(ctx.options.max_request);
-    tcp.expires_after(ctx.options.request_timeout);
+    tcp.expires_never();
+    dog->armed = read_no;
+    dog->fired = false;
+    deadline.expires_after(ctx.options.request_timeout);
+    deadline.async_wait([dog, read_no, socket](boost::system::error_code e) {
+      if (!e && dog->armed == read_no) {
+        dog->fired = true;
+        boost::system::error_code ignored;
+        socket->cancel(ignored);
+      }
+    });
     auto [ec, n] = co_await http::async_read(stream, buffer, parser, kTuple);
+    dog->armed = 0;
+    deadline.cancel();
+    if (dog->fired && ec) {
+      ec = beast::error::timeout;
+    }
     if (ec) {
       std::optional<Reply> why;
       if (ec == http::error::body_limit || ec == http::error::header_limit || ec == http::error::buffer_overflow) {

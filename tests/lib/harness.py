@@ -469,10 +469,14 @@ class Watch(Collector):
 class Server:
     """`lifeline serve` on 127.0.0.1. port=0: any free port (read from --port-file)."""
 
-    def __init__(self, env, port=0, args=FAST_SERVER, extra=(), name="server", host=HOST):
+    def __init__(self, env, port=0, args=FAST_SERVER, extra=(), name="server", host=HOST, admin=None):
+        """admin: None (no admin API), or a list of extra --admin-* arguments ([] for the defaults
+        plus --insecure-admin unless a token file is given); the admin port is admin_port."""
         self.env, self.name, self.host = env, name, host
         self.requested_port = port
         self.args = list(args) + list(extra)
+        self.admin = None if admin is None else list(admin)
+        self.admin_port = None
         self.port = None
         self.proc = None
         self.generation = 0
@@ -497,6 +501,12 @@ class Server:
             self.generation += 1
             pf = self.env.path("%s.port.%d" % (self.name, self.generation))
             argv = [LIFELINE, "serve", "--listen", host_port(self.host, port), "--port-file", pf] + self.args
+            apf = self.env.path("%s.admin-port.%d" % (self.name, self.generation))
+            if self.admin is not None:
+                admin_port = self.admin_port or 0
+                argv += ["--admin-listen", "127.0.0.1:%d" % admin_port, "--admin-port-file", apf] + self.admin
+                if "--admin-token-file" not in self.admin and "--insecure-admin" not in self.admin:
+                    argv.append("--insecure-admin")
             logf = open(self.log_path, "ab")
             logf.write(("--- harness: start #%d: %s\n" % (self.generation, " ".join(argv[1:]))).encode())
             logf.flush()
@@ -516,6 +526,9 @@ class Server:
                              "%s to write its port file" % self.name)
             if got > 0:
                 self.port = got
+                if self.admin is not None:
+                    self.admin_port = int(wait_until(lambda: os.path.exists(apf) and open(apf).read().strip() or None,
+                                                     5, "%s to write its admin port file" % self.name))
                 return self
             # exited before listening
             log = self.log_tail(5)
@@ -713,8 +726,8 @@ class Env:
     def path(self, fname):
         return os.path.join(self.dir, fname)
 
-    def server(self, port=0, args=FAST_SERVER, extra=(), name=None, start=True, host=HOST):
-        s = Server(self, port=port, args=args, extra=extra, host=host,
+    def server(self, port=0, args=FAST_SERVER, extra=(), name=None, start=True, host=HOST, admin=None):
+        s = Server(self, port=port, args=args, extra=extra, host=host, admin=admin,
                    name=name or ("server" if not self.servers else "server%d" % len(self.servers)))
         self.servers.append(s)
         if start:

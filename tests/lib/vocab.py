@@ -34,14 +34,23 @@ CLIENT = {  # one entry of a list (ls, watch --snapshot)
     "id": (True, _str), "peer": (True, lambda v: isinstance(v, str) and PEER.match(v) is not None),
     "since": (True, _time), "last_seen": (True, _time), "rtt_us": (False, lambda v: _uint(v) and v > 0),
     "interval_ms": (True, _uint), "timeout_ms": (True, _uint), "labels": (True, _labels),
+    # the admin API's list (docs/api.md) says more of each client
+    "online": (False, lambda v: v is True), "transport": (False, lambda v: v in ("tcp", "tls")),
+    "session": (False, lambda v: isinstance(v, int) and v >= 0),
+}
+OFFLINE_CLIENT = {  # a known client that is not online (admin API, ?state=all)
+    "id": (True, _str), "online": (True, lambda v: v is False),
+    "peer": (False, lambda v: isinstance(v, str) and PEER.match(v) is not None),
+    "last_seen": (True, _time), "offline_at": (True, _time), "reason": (False, lambda v: v in REASONS | {"server_lost"}),
 }
 SCHEMAS = {
     "list": {"v": (True, None), "online": (True, _uint), "seq": (True, _uint),
              "instance": (True, lambda v: isinstance(v, str) and HEX16.match(v) is not None),
-             "clients": (True, lambda v: isinstance(v, list))},
+             "clients": (True, lambda v: isinstance(v, list)), "next": (False, _str)},
     "event": {"v": (True, None), "seq": (True, _uint), "kind": (True, lambda v: v in KINDS), "at": (True, _time),
               "instance": (True, lambda v: isinstance(v, str) and HEX16.match(v) is not None),
-              "id": (False, _str), "peer": (False, _str), "reason": (False, lambda v: v in REASONS)},
+              "id": (False, _str), "peer": (False, _str), "reason": (False, lambda v: v in REASONS),
+              "last_seen": (False, _time)},
     "agent": {"v": (True, None), "at": (True, _time), "id": (True, lambda v: isinstance(v, str)),
               "state": (True, lambda v: v in STATES), "from": (True, lambda v: v in STATES),
               "server": (False, _str), "reason": (False, _str), "interval_ms": (False, _uint),
@@ -76,10 +85,11 @@ def check(obj, kind):
             fail("required field %r is missing" % key)
     if kind == "list":
         for c in obj["clients"]:
+            schema = OFFLINE_CLIENT if c.get("online") is False else CLIENT
             for key, value in c.items():
-                if key not in CLIENT or not CLIENT[key][1](value):
+                if key not in schema or not schema[key][1](value):
                     fail("client field %r=%r" % (key, value))
-            for key, (required, _) in CLIENT.items():
+            for key, (required, _) in schema.items():
                 if required and key not in c:
                     fail("client field %r is missing" % key)
     if kind == "event" and obj["kind"] != "gap" and "id" not in obj:
