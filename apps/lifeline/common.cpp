@@ -89,6 +89,9 @@ void add_tool_options(CLI::App& cmd, ToolOptions& o) {
       "--json", o.json,
       "JSON output (docs/json.md): ls prints one object for the whole list, watch one object per line and event");
   add_client_security_options(cmd, o.security);
+  cmd.add_option("--admin", o.admin,
+                 "ask the admin HTTP API at this URL (http://HOST:PORT or https://...) instead of the protocol port");
+  cmd.add_option("--admin-token-file", o.admin_token_file, "bearer token for --admin (first line of the file)");
 }
 
 void add_client_security_options(CLI::App& cmd, ClientSecurityArgs& a) {

@@ -64,6 +64,8 @@ void apply_client_security(const ClientSecurityArgs& a, ClientOptions& o);
 /// Common options of the client-side tools: --server, --connect-timeout, security.
 struct ToolOptions {
   std::vector<std::string> servers{"127.0.0.1:7000"};
+  std::string admin;  // ask the admin HTTP API at this URL instead of the protocol
+  std::string admin_token_file;
   std::string connect_timeout = "5s";
   bool json = false;
   ClientSecurityArgs security;

@@ -1,6 +1,8 @@
 // lifeline ls / lifeline watch: observer connections that query the online
 // list or stream presence events (docs/protocol.md LIST, SUBSCRIBE).
 
+#include "tools.hpp"
+
 #include <algorithm>
 #include <array>
 #include <atomic>
@@ -41,29 +43,14 @@ std::string ago(std::int64_t then_ms) {
   return format_duration(std::chrono::milliseconds(std::max<std::int64_t>(0, now_ms - then_ms))) + " ago";
 }
 
-// A server run's id as JSON and text show it: 16 hex digits (a JSON number
-// would lose the low bits of a 64-bit value).
+}  // namespace
+
+// A JSON number would lose the low bits of a 64-bit value.
 std::string instance_text(std::uint64_t instance) {
   char buf[17];
   std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(instance));
   return buf;
 }
-
-// The list from one or more LIST_REPLY frames, and the point of the event stream it reflects.
-struct ListResult {
-  std::vector<proto::ListEntry> entries;
-  std::uint32_t online = 0;
-  std::uint64_t seq = 0;
-  std::uint64_t instance = 0;
-  /// Adds one frame; true once it was the last of its reply.
-  bool add(const proto::ListReply& r) {
-    entries.insert(entries.end(), r.entries.begin(), r.entries.end());
-    online = r.online;
-    seq = r.seq;
-    instance = r.instance;
-    return r.last;
-  }
-};
 
 void print_list(const ListResult& list, bool json) {
   const auto& entries = list.entries;
@@ -128,7 +115,13 @@ void print_list(const ListResult& list, bool json) {
   std::fflush(stdout);
 }
 
+namespace {
+
 void run_ls(const ToolOptions& t) {
+  if (!t.admin.empty()) {
+    run_ls_admin(t);
+    return;
+  }
   Client client(observer_options(t));
   std::mutex mu;
   bool done = false;
@@ -172,6 +165,8 @@ void run_ls(const ToolOptions& t) {
   print_list(list, t.json);
 }
 
+}  // namespace
+
 void print_event(const proto::Event& e, bool json) {
   const auto at = std::chrono::system_clock::time_point(std::chrono::milliseconds(e.at_ms));
   if (json) {
@@ -203,7 +198,13 @@ void print_event(const proto::Event& e, bool json) {
   std::cout << std::endl;
 }
 
+namespace {
+
 void run_watch(const ToolOptions& t, std::uint64_t exit_after, bool snapshot) {
+  if (!t.admin.empty()) {
+    run_watch_admin(t, exit_after, snapshot);
+    return;
+  }
   Client client(observer_options(t));
   ListResult list;  // the snapshot being received (client thread)
   client.on_list([&](const proto::ListReply& r) {

@@ -316,6 +316,39 @@ def test_default_admin_address(env):
         harness.kill_proc(p)
 
 
+def test_ls_and_watch_through_the_admin_api(env):
+    """ls --admin and watch --admin print what ls and watch print over the protocol; watch
+    reconnects by itself after a server restart and says it missed events (a gap); a wrong
+    token ends both with status 4."""
+    tf = token_file(env)
+    srv = env.server(admin=["--admin-token-file", tf])
+    env.agent(srv, "a", labels={"room": "lab"}).wait_state("online", 5)
+    url = "http://127.0.0.1:%d" % srv.admin_port
+    via_admin = harness.ls_json(srv, extra=["--admin", url, "--admin-token-file", tf])
+    direct = env.ls(srv)
+    check([(c["id"], c["peer"], c["labels"]) for c in via_admin["clients"]] ==
+          [(c["id"], c["peer"], c["labels"]) for c in direct["clients"]] and via_admin["seq"] == direct["seq"],
+          "ls --admin %r vs ls %r", via_admin, direct)
+    w = harness.Watch(env, srv, name="admin-watch", extra=["--admin", url, "--admin-token-file", tf, "--snapshot"])
+    env.collectors.append(w)
+    w.wait_connected(5)
+    w.wait_for(lambda x: "clients" in x and [c["id"] for c in x["clients"]] == ["a"], 5, what="the snapshot")
+    b = env.agent(srv, "b")
+    w.wait_event("online", "b", 5)
+    b.kill()
+    w.wait_event("offline", "b", 5)
+    srv.stop()
+    srv.start()
+    w.wait_connected(10, count=2)
+    w.wait_for(lambda x: x.get("kind") == "gap", 5, what="a gap after the restart")
+    bad = env.path("bad.token")
+    with open(bad, "w") as f:
+        f.write("not-the-token-0123456789\n")
+    for tool in (["ls"], ["watch"]):
+        p = env.run([harness.LIFELINE] + tool + ["--admin", url, "--admin-token-file", bad], 10)
+        check(p.returncode == 4 and "wrong" in p.stderr, "%s with a wrong token: %d %r", tool, p.returncode, p.stderr)
+
+
 if __name__ == "__main__":
     run([test_clients_filters_and_pages,
          test_one_client_online_then_offline,
@@ -324,4 +357,5 @@ if __name__ == "__main__":
          test_metrics_after_a_known_sequence,
          test_token_methods_and_limits,
          test_tls_and_bad_configuration,
-         test_default_admin_address])
+         test_default_admin_address,
+         test_ls_and_watch_through_the_admin_api])
