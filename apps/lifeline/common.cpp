@@ -62,7 +62,7 @@ sigset_t process_signals() {
 }
 }  // namespace
 
-int wait_for_termination_signal(const std::function<bool()>& done) {
+int wait_for_termination_signal(const std::function<bool()>& done, const std::function<void()>& on_hangup) {
   const auto set = process_signals();
   // Short waits, so that `done` is seen soon after it holds.
   const timespec step{0, 50'000'000};
@@ -71,7 +71,9 @@ int wait_for_termination_signal(const std::function<bool()>& done) {
     if (sig == SIGINT || sig == SIGTERM) {
       return sig;
     }
-    if (sig == SIGHUP) {
+    if (sig == SIGHUP && on_hangup) {
+      on_hangup();
+    } else if (sig == SIGHUP) {
       logger()->warn("SIGHUP received and ignored: there is nothing to reload (SIGTERM or SIGINT stops)");
     }
     if (done && done()) {
@@ -151,6 +153,13 @@ void add_log_options(CLI::App& app) {
       throw CLI::ValidationError("--log-level", e.what());
     }
   });
+}
+
+std::pair<std::string, std::string> log_settings() { return {log_options().format, log_options().level}; }
+
+void set_log_settings(const std::pair<std::string, std::string>& format_and_level) {
+  log_options().format = format_and_level.first;
+  log_options().level = format_and_level.second;
 }
 
 void apply_log_options() {

@@ -32,10 +32,16 @@ std::vector<std::string> split_list(const std::vector<std::string>& values);
 std::vector<proto::Label> parse_labels(const std::vector<std::string>& values);
 
 /// Blocks until SIGINT or SIGTERM (returns the signal number) or until `done`
-/// holds (returns 0; checked every 50 ms, never called if empty). SIGHUP is
-/// logged and ignored: nothing is reloaded yet, and it must not kill anything.
-/// The signals are those prepare_signals() blocked, so only this wait takes them.
-int wait_for_termination_signal(const std::function<bool()>& done = {});
+/// holds (returns 0; checked every 50 ms, never called if empty). SIGHUP runs
+/// `on_hangup` (serve reloads its configuration), or is logged and ignored
+/// without one: it must not kill anything. The signals are those
+/// prepare_signals() blocked, so only this wait takes them.
+int wait_for_termination_signal(const std::function<bool()>& done = {}, const std::function<void()>& on_hangup = {});
+
+/// The global log options as they stand (--log-format, --log-level), and
+/// setting them back, for a reload that re-reads them.
+std::pair<std::string, std::string> log_settings();
+void set_log_settings(const std::pair<std::string, std::string>& format_and_level);
 
 /// The version of every JSON object lifeline prints (docs/json.md): its "v".
 inline constexpr int kJsonVersion = 1;

@@ -12,6 +12,7 @@
 #include "lifeline/log.hpp"
 #include "lifeline/server.hpp"
 #include "serve_config.hpp"
+#include "serve_reload.hpp"
 
 namespace lifeline::app {
 namespace {
@@ -25,7 +26,52 @@ void write_port_file(const std::string& path, std::uint16_t port) {
   }
 }
 
+// SIGHUP: the config file read again and applied where no one is dropped;
+// a file that does not read or validate changes nothing.
+// `admin_token`: the token the admin API takes now; updated when the file's changed.
+void reload(const ServeReloader& reloader, Server& server, AdminServer* admin, std::string& admin_token) {
+  logger()->info("SIGHUP received: reloading the configuration");
+  try {
+    auto fresh = reloader.reread();
+    const auto next = to_options(fresh.args);
+    std::string token = admin_token;
+    if (admin != nullptr && !fresh.args.admin.token_file.empty()) {
+      token = read_admin_token(fresh.args.admin.token_file);
+    }
+    const auto before = log_settings();
+    set_log_settings(fresh.log);
+    try {
+      apply_log_options();
+    } catch (...) {
+      set_log_settings(before);
+      throw;
+    }
+    auto result = server.reload(next);
+    if (before != fresh.log) {
+      result.changed.push_back("log " + before.first + "/" + before.second + " -> " + fresh.log.first + "/" +
+                               fresh.log.second);
+    }
+    if (admin != nullptr && token != admin_token) {
+      admin->set_token(token);
+      admin_token = token;
+      result.changed.push_back("admin token");
+    }
+    for (const auto& c : result.changed) {
+      logger()->info("reloaded: {}", c);
+    }
+    for (const auto& c : result.need_restart) {
+      logger()->warn("not reloaded, needs a restart: {}", c);
+    }
+    if (result.changed.empty()) {
+      logger()->info("reloaded: nothing changed");
+    }
+  } catch (const std::exception& e) {
+    logger()->error("SIGHUP: configuration not reloaded, the running one stays: {}", e.what());
+  }
+}
+
 void run_serve(CLI::App& cmd, ServeArgs& args) {
+  const ServeReloader reloader(cmd);  // the command line as given, before the file adds to it
   if (!args.config.empty()) {
     apply_config(cmd, args.config);
     apply_log_options();  // the file may set log-format and log-level
@@ -61,7 +107,8 @@ void run_serve(CLI::App& cmd, ServeArgs& args) {
   if (admin && !args.admin.port_file.empty()) {
     write_port_file(args.admin.port_file, admin->port());
   }
-  const int sig = wait_for_termination_signal();
+  std::string admin_token = admin_options ? admin_options->token : "";
+  const int sig = wait_for_termination_signal({}, [&] { reload(reloader, server, admin.get(), admin_token); });
   logger()->info("signal {} received: saying BYE(shutdown) to {} clients", sig, server.online_count());
   server.stop(Reason::shutdown);
   if (admin) {

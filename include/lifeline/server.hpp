@@ -82,6 +82,13 @@ struct ServerOptions {
   std::string validate() const;
 };
 
+/// What Server::reload() did: one line per setting it changed ("max_connections
+/// 100 -> 200"), and one per setting that differs but needs a restart.
+struct ReloadResult {
+  std::vector<std::string> changed;
+  std::vector<std::string> need_restart;
+};
+
 class Server {
  public:
   using EventHandler = std::function<void(const PresenceEvent&)>;
@@ -150,7 +157,16 @@ class Server {
   /// Closes a client's session with reason `kicked`; false if not online.
   bool kick(std::string_view id);
 
+  /// The options as constructed (reload() does not change them).
   const ServerOptions& options() const;
+
+  /// Applies what can change while every client stays connected: the auth
+  /// secrets (checked from the next HELLO on; sessions already online stay)
+  /// and the connection limits (for connections from now on). Every other
+  /// difference from the running options is reported in need_restart and
+  /// left as it is. Throws std::invalid_argument naming the option if `next`
+  /// is invalid; nothing changes then. Thread-safe.
+  ReloadResult reload(const ServerOptions& next);
 
  private:
   struct Impl;

@@ -7,14 +7,15 @@ std::string ConnectionLimits::admit(std::string_view address) {
   if (max_total_ != 0 && total_ >= max_total_) {
     return "server connection limit reached (" + std::to_string(max_total_) + ")";
   }
-  if (max_per_address_ != 0) {
-    auto& n = per_address_[std::string(address)];
-    if (n >= max_per_address_) {
-      return "connection limit per address reached (" + std::to_string(max_per_address_) + " from " +
-             std::string(address) + ")";
+  auto& n = per_address_[std::string(address)];
+  if (max_per_address_ != 0 && n >= max_per_address_) {
+    if (n == 0) {
+      per_address_.erase(std::string(address));
     }
-    ++n;
+    return "connection limit per address reached (" + std::to_string(max_per_address_) + " from " +
+           std::string(address) + ")";
   }
+  ++n;
   ++total_;
   return {};
 }
@@ -22,12 +23,16 @@ std::string ConnectionLimits::admit(std::string_view address) {
 void ConnectionLimits::release(std::string_view address) {
   const std::lock_guard lock(mu_);
   --total_;
-  if (max_per_address_ != 0) {
-    const auto it = per_address_.find(std::string(address));
-    if (it != per_address_.end() && --it->second == 0) {
-      per_address_.erase(it);  // memory follows live addresses, not every address ever seen
-    }
+  const auto it = per_address_.find(std::string(address));
+  if (it != per_address_.end() && --it->second == 0) {
+    per_address_.erase(it);  // memory follows live addresses, not every address ever seen
   }
+}
+
+void ConnectionLimits::set(std::size_t max_total, std::size_t max_per_address) {
+  const std::lock_guard lock(mu_);
+  max_total_ = max_total;
+  max_per_address_ = max_per_address;
 }
 
 std::size_t ConnectionLimits::total() const {

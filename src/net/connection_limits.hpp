@@ -23,13 +23,18 @@ class ConnectionLimits {
   /// Uncounts an admitted connection.
   void release(std::string_view address);
   std::size_t total() const;
+  /// New limits for connections admitted from now on (a reload); the ones
+  /// already open stay, counted, even past a lowered limit.
+  void set(std::size_t max_total, std::size_t max_per_address);
 
  private:
-  const std::size_t max_total_;
-  const std::size_t max_per_address_;
+  std::size_t max_total_;
+  std::size_t max_per_address_;
   mutable std::mutex mu_;
   std::size_t total_ = 0;
-  std::unordered_map<std::string, std::uint32_t> per_address_;  // only with a per-address limit
+  // Every live address is counted, limit or not, so a limit set by a reload
+  // counts the connections already open.
+  std::unordered_map<std::string, std::uint32_t> per_address_;
 };
 
 /// The host part of "host:port" / "[v6]:port".

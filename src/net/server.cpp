@@ -132,7 +132,8 @@ std::string ServerOptions::validate() const {
 }
 
 struct Server::Impl {
-  explicit Impl(ServerOptions o) : ctx(std::move(o), new_instance_id()), events(ctx.registry.log()) {}
+  explicit Impl(ServerOptions o)
+      : ctx(std::move(o), new_instance_id()), events(ctx.registry.log()), current(ctx.options) {}
 
   detail::ServerContext ctx;
   detail::EventDispatcher events;  // runs subscribe() handlers
@@ -140,7 +141,9 @@ struct Server::Impl {
   std::mutex mu;  // start/stop
   bool started = false;
   bool stopped = false;
-  std::atomic<std::size_t> shards_ready{0};  // ctx.shards entries metrics() may read (never shrinks)
+  std::atomic<std::size_t> shards_ready{0};
+  ServerOptions current;  // the reloadable settings as reload() left them (under mu)  // ctx.shards entries metrics()
+                          // may read (never shrinks)
   std::atomic<bool> stop_requested{false};
 };
 
@@ -183,7 +186,7 @@ void Server::start() {
   // What protects the port, said once at startup so an operator sees it in the log.
   const std::string security =
       std::string(ctx.tls ? (ctx.tls->requires_client_cert() ? ", mutual TLS" : ", TLS") : ", plain TCP") +
-      (ctx.verifier ? ", tokens required" : "");
+      (ctx.verifier.load() ? ", tokens required" : "");
   for (const auto& l : listeners) {
     logger()->info("listening on {} ({} I/O threads, tick {} ms{})", detail::to_string(local_endpoint(l)),
                    ctx.shards.size(), ctx.options.tick.count(), security);
@@ -275,6 +278,77 @@ std::vector<OnlineClient> Server::online() const { return impl_->ctx.registry.sn
 std::size_t Server::online_count() const { return impl_->ctx.registry.count(); }
 std::optional<OnlineClient> Server::find(std::string_view id) const { return impl_->ctx.registry.find(id); }
 const ServerOptions& Server::options() const { return impl_->ctx.options; }
+
+namespace {
+std::string ms_text(std::chrono::milliseconds d) { return std::to_string(d.count()) + " ms"; }
+
+// The settings reload() cannot apply, named as the options are, where `a` and `b` differ.
+std::vector<std::string> restart_only_changes(const ServerOptions& a, const ServerOptions& b) {
+  std::vector<std::string> out;
+  const auto note = [&](bool differs, const char* name, const std::string& from, const std::string& to) {
+    if (differs) {
+      out.push_back(std::string(name) + " " + from + " -> " + to);
+    }
+  };
+  const auto& ha = a.heartbeat;
+  const auto& hb = b.heartbeat;
+  note(a.listen != b.listen, "listen", "(" + std::to_string(a.listen.size()) + " addresses)",
+       "(" + std::to_string(b.listen.size()) + " addresses)");
+  note(a.threads != b.threads && b.threads != 0, "threads", std::to_string(a.threads), std::to_string(b.threads));
+  note(ha.default_interval != hb.default_interval, "interval", ms_text(ha.default_interval),
+       ms_text(hb.default_interval));
+  note(ha.default_timeout != hb.default_timeout, "timeout", ms_text(ha.default_timeout), ms_text(hb.default_timeout));
+  note(ha.min_interval != hb.min_interval, "min-interval", ms_text(ha.min_interval), ms_text(hb.min_interval));
+  note(ha.max_interval != hb.max_interval, "max-interval", ms_text(ha.max_interval), ms_text(hb.max_interval));
+  note(ha.min_timeout != hb.min_timeout, "min-timeout", ms_text(ha.min_timeout), ms_text(hb.min_timeout));
+  note(ha.max_timeout != hb.max_timeout, "max-timeout", ms_text(ha.max_timeout), ms_text(hb.max_timeout));
+  note(a.tick != b.tick, "tick", ms_text(a.tick), ms_text(b.tick));
+  note(a.handshake_timeout != b.handshake_timeout, "handshake-timeout", ms_text(a.handshake_timeout),
+       ms_text(b.handshake_timeout));
+  note(a.duplicates != b.duplicates, "duplicates", "", "(changed)");
+  note(a.max_data != b.max_data, "max-data", std::to_string(a.max_data), std::to_string(b.max_data));
+  note(a.max_hello != b.max_hello, "max-hello", std::to_string(a.max_hello), std::to_string(b.max_hello));
+  note(a.max_bye != b.max_bye, "max-bye", std::to_string(a.max_bye), std::to_string(b.max_bye));
+  note(a.max_outbound != b.max_outbound, "max-outbound", std::to_string(a.max_outbound),
+       std::to_string(b.max_outbound));
+  note(a.event_buffer != b.event_buffer, "event-buffer", std::to_string(a.event_buffer),
+       std::to_string(b.event_buffer));
+  note(a.tcp_keepalive != b.tcp_keepalive, "keepalive", a.tcp_keepalive ? "on" : "off", b.tcp_keepalive ? "on" : "off");
+  note(a.tls.cert_file != b.tls.cert_file || a.tls.key_file != b.tls.key_file ||
+           a.tls.client_ca_file != b.tls.client_ca_file,
+       "tls", "(files)", "(other files)");
+  return out;
+}
+}  // namespace
+
+ReloadResult Server::reload(const ServerOptions& next) {
+  if (auto err = next.validate(); !err.empty()) {
+    throw std::invalid_argument(err);
+  }
+  auto verifier = next.auth_secrets.empty() ? nullptr : std::make_shared<const auth::TokenVerifier>(next.auth_secrets);
+  const std::lock_guard lock(impl_->mu);
+  auto& ctx = impl_->ctx;
+  auto& cur = impl_->current;  // what reload() applied last (starts as the constructed options)
+  ReloadResult r;
+  r.need_restart = restart_only_changes(ctx.options, next);
+  if (next.auth_secrets != cur.auth_secrets) {
+    r.changed.push_back("auth secrets: " + std::to_string(cur.auth_secrets.size()) + " -> " +
+                        std::to_string(next.auth_secrets.size()) + (next.auth_secrets.empty() ? " (tokens off)" : ""));
+    ctx.verifier.store(std::move(verifier));
+    cur.auth_secrets = next.auth_secrets;
+  }
+  if (next.max_connections != cur.max_connections ||
+      next.max_connections_per_address != cur.max_connections_per_address) {
+    r.changed.push_back("max-connections " + std::to_string(cur.max_connections) + " -> " +
+                        std::to_string(next.max_connections) + ", max-per-address " +
+                        std::to_string(cur.max_connections_per_address) + " -> " +
+                        std::to_string(next.max_connections_per_address));
+    ctx.limits.set(next.max_connections, next.max_connections_per_address);
+    cur.max_connections = next.max_connections;
+    cur.max_connections_per_address = next.max_connections_per_address;
+  }
+  return r;
+}
 
 ServerMetrics Server::metrics() const {
   const auto& ctx = impl_->ctx;

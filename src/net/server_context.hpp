@@ -21,13 +21,16 @@ struct ServerContext {
         limits(options.max_connections, options.max_connections_per_address),
         frame_limits{options.max_data, options.max_hello, options.max_bye},
         tls(options.tls.enabled() ? std::make_unique<TlsContext>(options.tls) : nullptr),
-        verifier(options.auth_secrets.empty() ? nullptr : std::make_unique<auth::TokenVerifier>(options.auth_secrets)),
+        verifier(options.auth_secrets.empty() ? nullptr
+                                              : std::make_shared<const auth::TokenVerifier>(options.auth_secrets)),
         registry(instance, options.event_buffer) {}
   ServerOptions options;
   ConnectionLimits limits;
-  proto::FrameLimits frame_limits;                // what each session's decoder accepts
-  std::unique_ptr<TlsContext> tls;                // null: plain TCP
-  std::unique_ptr<auth::TokenVerifier> verifier;  // null: no tokens required
+  proto::FrameLimits frame_limits;  // what each session's decoder accepts
+  std::unique_ptr<TlsContext> tls;  // null: plain TCP
+  // Null: no tokens required. Swapped whole by Server::reload; a HELLO checks
+  // against the one it loads.
+  std::atomic<std::shared_ptr<const auth::TokenVerifier>> verifier;
   Registry registry;
   Server::DataHandler on_data;
   std::vector<std::unique_ptr<Shard>> shards;

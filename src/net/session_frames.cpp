@@ -190,8 +190,8 @@ bool Session::bind_identity(std::string& id, const std::string& token, std::vect
       why = "client certificate is for '" + cert_id + "', not '" + id + "'";
     }
   }
-  if (why.empty() && ctx.verifier) {
-    auto verdict = ctx.verifier->verify(token, id, std::chrono::system_clock::now());
+  if (const auto verifier = ctx.verifier.load(); why.empty() && verifier) {
+    auto verdict = verifier->verify(token, id, std::chrono::system_clock::now());
     if (verdict.ok) {
       id = std::move(verdict.claims.id);
       // The token's labels are the server's word: they replace the client's own.

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""Signals and exit status of the programs: SIGHUP is logged and ignored by serve, agent and
-watch; SIGTERM ends `watch --exit-after` early; an agent whose id another connection took
+"""Signals and exit status of the programs: SIGHUP makes serve reload its configuration
+(test_reload.py) and is logged and ignored by agent and watch; SIGTERM ends `watch --exit-after` early; an agent whose id another connection took
 over exits with status 3 instead of idling.
 
     python3 tests/integration/test_signals.py --lifeline PATH [-k NAME] [--keep]
@@ -20,8 +20,8 @@ EXIT_REPLACED = 3  # docs/operations.md, "Exit status"
 
 
 def test_sighup_is_logged_and_ignored(env):
-    """SIGHUP used to kill the server (status 129, no BYE to anyone). Now every program
-    logs it and goes on; SIGTERM still stops each one cleanly."""
+    """SIGHUP used to kill the server (status 129, no BYE to anyone). Now the server
+    reloads and every program goes on; SIGTERM still stops each one cleanly."""
     srv = env.server()
     a = env.agent(srv, "hup")
     a.wait_state("online", 5)
@@ -29,7 +29,8 @@ def test_sighup_is_logged_and_ignored(env):
     mark = a.mark()
     for p in (srv, a, w):
         p.signal(signal.SIGHUP)
-    srv.wait_log(r"SIGHUP received and ignored", 3)
+    srv.wait_log(r"SIGHUP received: reloading", 3)
+    srv.wait_log(r"reloaded: nothing changed", 3)
     wait_until(lambda: "SIGHUP received and ignored" in a.stderr_text(), 3, "the agent to log the SIGHUP")
     wait_until(lambda: "SIGHUP received and ignored" in w.stderr_text(), 3, "watch to log the SIGHUP")
     holds(lambda: not a.states("reconnecting", start=mark) and srv.proc.poll() is None and
