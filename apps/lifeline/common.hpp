@@ -102,5 +102,6 @@ void register_agent(CLI::App& app);
 void register_tools(CLI::App& app);  // ls, watch
 void register_demo(CLI::App& app);
 void register_token(CLI::App& app);  // token issue
+void register_history(CLI::App& app);
 
 }  // namespace lifeline::app

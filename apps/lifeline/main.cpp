@@ -19,6 +19,7 @@ int run(int argc, char** argv) {
   lifeline::app::register_tools(app);
   lifeline::app::register_demo(app);
   lifeline::app::register_token(app);
+  lifeline::app::register_history(app);
 
   return lifeline::app::parse_and_run(app, argc, argv, "lifeline");
 }

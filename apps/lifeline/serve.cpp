@@ -8,7 +8,9 @@
 #include <iostream>
 
 #include "common.hpp"
+#include "history_view.hpp"
 #include "lifeline/admin.hpp"
+#include "lifeline/history.hpp"
 #include "lifeline/log.hpp"
 #include "lifeline/server.hpp"
 #include "serve_config.hpp"
@@ -24,6 +26,55 @@ void write_port_file(const std::string& path, std::uint16_t port) {
   if (std::rename(tmp.c_str(), path.c_str()) != 0) {
     logger()->error("cannot write the port file '{}': {}", path, std::strerror(errno));
   }
+}
+
+std::unique_ptr<HistoryStore> open_history(const ServeArgs& args) {
+  if (args.data_dir.empty()) {
+    return nullptr;
+  }
+  HistoryOptions o;
+  o.data_dir = args.data_dir;
+  const auto retention = duration_arg("--history-retention", args.history_retention);
+  if (retention < std::chrono::hours(1)) {
+    throw UsageError("--history-retention must be at least 1h");
+  }
+  o.retention = std::chrono::duration_cast<std::chrono::hours>(retention);
+  try {
+    return std::make_unique<HistoryStore>(o);
+  } catch (const std::runtime_error& e) {  // a database from a newer lifeline
+    throw UsageError(std::string("--data-dir: ") + e.what());
+  }
+}
+
+// The admin API answers history and offline clients from the store.
+void connect_history(AdminServer& admin, HistoryStore* history) {
+  if (history == nullptr) {
+    return;
+  }
+  admin.set_history([history](std::string_view id, SystemTime since, SystemTime until) -> std::optional<std::string> {
+    const auto client = history->client(id);
+    const auto h = history->history(id, since, until);
+    if (!client || !h) {
+      return std::nullopt;
+    }
+    return boost::json::serialize(history_json(*client, *h));
+  });
+  admin.set_known(
+      [history](std::string_view id) -> std::optional<KnownClient> {
+        const auto c = history->client(id);
+        if (!c || c->online) {
+          return std::nullopt;
+        }
+        return known_client(*c);
+      },
+      [history] {
+        std::vector<KnownClient> out;
+        for (const auto& c : history->offline_clients()) {
+          out.push_back(known_client(c));
+        }
+        return out;
+      });
+  admin.add_metrics([history](std::string& out) { append_history_metrics(out, history->stats()); });
 }
 
 // SIGHUP: the config file read again and applied where no one is dropped;
@@ -81,10 +132,15 @@ void run_serve(CLI::App& cmd, ServeArgs& args) {
     args.admin.listen = "-";  // given without a value: the default address
   }
   const auto admin_options = to_admin_options(args.admin, options.tls);
+  std::unique_ptr<HistoryStore> history = open_history(args);  // declared before the server: outlives its handler
   Server server(options);
+  if (history) {
+    server.subscribe([h = history.get()](const PresenceEvent& e) { h->record(e); });
+  }
   std::unique_ptr<AdminServer> admin;
   if (admin_options) {
     admin = std::make_unique<AdminServer>(server, *admin_options);
+    connect_history(*admin, history.get());
   }
   try {
     server.start();

@@ -163,6 +163,11 @@ void add_serve_options(CLI::App& cmd_ref, ServeArgs& args_ref) {
                   "signs; two during a rotation)");
   cmd->add_option("--port-file", args->port_file, "write the first bound port to this file once listening");
   cmd->add_option("--config,-c", args->config, "TOML file with any of these options as keys (flags win)");
+  cmd->add_option("--data-dir", args->data_dir,
+                  "keep presence history (every client ever seen, sessions, events) in DIR/history.sqlite3");
+  cmd->add_option("--history-retention", args->history_retention,
+                  "history events and sessions older than this are deleted (clients stay)")
+      ->capture_default_str();
   add_admin_options(*cmd, args->admin);
 }
 

@@ -39,6 +39,8 @@ struct ServeArgs {
   std::string auth_secret_file;
   std::string port_file;
   std::string config;
+  std::string data_dir;  // history off when empty
+  std::string history_retention = "30d";
   AdminArgs admin;
 };
 

@@ -60,6 +60,8 @@ struct KnownClient {
   std::chrono::system_clock::time_point last_seen;
   std::chrono::system_clock::time_point offline_at;
   Reason reason = Reason::none;
+  /// Overrides `reason` when set: a reason of the history's own (`server_lost`).
+  std::string reason_text;
 };
 
 class AdminServer {

@@ -9,7 +9,7 @@
 
 namespace lifeline {
 
-/// Parses a non-negative duration with a unit (us, ms, s, m, h); nullopt if invalid.
+/// Parses a non-negative duration with a unit (us, ms, s, m, h, d); nullopt if invalid.
 std::optional<std::chrono::milliseconds> parse_duration(std::string_view text);
 
 /// Formats as the shortest exact form: "300ms", "10s", "2m".

@@ -33,7 +33,9 @@ boost::json::object known_json(const KnownClient& c) {
   }
   o["last_seen"] = format_time(c.last_seen);
   o["offline_at"] = format_time(c.offline_at);
-  if (c.reason != Reason::none) {
+  if (!c.reason_text.empty()) {
+    o["reason"] = c.reason_text;
+  } else if (c.reason != Reason::none) {
     o["reason"] = std::string(proto::to_string(c.reason));
   }
   return o;

@@ -8,8 +8,8 @@
 namespace lifeline {
 
 std::optional<std::chrono::milliseconds> parse_duration(std::string_view text) {
-  static constexpr std::array<std::pair<std::string_view, double>, 5> kUnits = {
-      {{"us", 0.001}, {"ms", 1.0}, {"s", 1000.0}, {"m", 60'000.0}, {"h", 3'600'000.0}}};
+  static constexpr std::array<std::pair<std::string_view, double>, 6> kUnits = {
+      {{"us", 0.001}, {"ms", 1.0}, {"s", 1000.0}, {"m", 60'000.0}, {"h", 3'600'000.0}, {"d", 86'400'000.0}}};
   std::size_t split = 0;
   while (split < text.size() && ((text[split] >= '0' && text[split] <= '9') || text[split] == '.')) {
     ++split;
