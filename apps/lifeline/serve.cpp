@@ -11,6 +11,7 @@
 #include "history_view.hpp"
 #include "lifeline/admin.hpp"
 #include "lifeline/history.hpp"
+#include "lifeline/hooks.hpp"
 #include "lifeline/log.hpp"
 #include "lifeline/server.hpp"
 #include "serve_config.hpp"
@@ -80,11 +81,12 @@ void connect_history(AdminServer& admin, HistoryStore* history) {
 // SIGHUP: the config file read again and applied where no one is dropped;
 // a file that does not read or validate changes nothing.
 // `admin_token`: the token the admin API takes now; updated when the file's changed.
-void reload(const ServeReloader& reloader, Server& server, AdminServer* admin, std::string& admin_token) {
+void reload(const ServeReloader& reloader, Server& server, AdminServer* admin, std::string& admin_token, Hooks* hooks) {
   logger()->info("SIGHUP received: reloading the configuration");
   try {
     auto fresh = reloader.reread();
     const auto next = to_options(fresh.args);
+    const auto next_hooks = to_hook_options(fresh.args.hooks);
     std::string token = admin_token;
     if (admin != nullptr && !fresh.args.admin.token_file.empty()) {
       token = read_admin_token(fresh.args.admin.token_file);
@@ -101,6 +103,12 @@ void reload(const ServeReloader& reloader, Server& server, AdminServer* admin, s
     if (before != fresh.log) {
       result.changed.push_back("log " + before.first + "/" + before.second + " -> " + fresh.log.first + "/" +
                                fresh.log.second);
+    }
+    if (hooks != nullptr && hooks->options() != next_hooks) {
+      hooks->reload(next_hooks);
+      result.changed.push_back("hooks");
+    } else if (hooks == nullptr && next_hooks.any()) {
+      result.need_restart.push_back("hooks (none were configured at start)");
     }
     if (admin != nullptr && token != admin_token) {
       admin->set_token(token);
@@ -132,15 +140,24 @@ void run_serve(CLI::App& cmd, ServeArgs& args) {
     args.admin.listen = "-";  // given without a value: the default address
   }
   const auto admin_options = to_admin_options(args.admin, options.tls);
-  std::unique_ptr<HistoryStore> history = open_history(args);  // declared before the server: outlives its handler
+  // Declared before the server: each outlives the server's handler that feeds it.
+  std::unique_ptr<HistoryStore> history = open_history(args);
+  const auto hook_options = to_hook_options(args.hooks);
+  std::unique_ptr<Hooks> hooks = hook_options.any() ? std::make_unique<Hooks>(hook_options) : nullptr;
   Server server(options);
   if (history) {
     server.subscribe([h = history.get()](const PresenceEvent& e) { h->record(e); });
+  }
+  if (hooks) {
+    server.subscribe([h = hooks.get()](const PresenceEvent& e) { h->publish(e); });
   }
   std::unique_ptr<AdminServer> admin;
   if (admin_options) {
     admin = std::make_unique<AdminServer>(server, *admin_options);
     connect_history(*admin, history.get());
+    if (hooks) {
+      admin->add_metrics([h = hooks.get()](std::string& out) { append_hook_metrics(out, h->stats()); });
+    }
   }
   try {
     server.start();
@@ -164,7 +181,8 @@ void run_serve(CLI::App& cmd, ServeArgs& args) {
     write_port_file(args.admin.port_file, admin->port());
   }
   std::string admin_token = admin_options ? admin_options->token : "";
-  const int sig = wait_for_termination_signal({}, [&] { reload(reloader, server, admin.get(), admin_token); });
+  const int sig =
+      wait_for_termination_signal({}, [&] { reload(reloader, server, admin.get(), admin_token, hooks.get()); });
   logger()->info("signal {} received: saying BYE(shutdown) to {} clients", sig, server.online_count());
   server.stop(Reason::shutdown);
   if (admin) {

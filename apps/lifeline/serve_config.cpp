@@ -169,6 +169,7 @@ void add_serve_options(CLI::App& cmd_ref, ServeArgs& args_ref) {
                   "history events and sessions older than this are deleted (clients stay)")
       ->capture_default_str();
   add_admin_options(*cmd, args->admin);
+  add_hook_options(*cmd, args->hooks);
 }
 
 ServerOptions options_from_toml(std::string_view text) {

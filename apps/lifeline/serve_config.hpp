@@ -12,6 +12,7 @@
 
 #include "lifeline/server.hpp"
 #include "serve_admin.hpp"
+#include "serve_hooks.hpp"
 
 namespace lifeline::app {
 
@@ -42,6 +43,7 @@ struct ServeArgs {
   std::string data_dir;  // history off when empty
   std::string history_retention = "30d";
   AdminArgs admin;
+  HookArgs hooks;
 };
 
 /// Adds every `serve` option to `cmd`, bound to `args`.

@@ -1,0 +1,190 @@
+#include "webhook.hpp"
+
+#include <openssl/hmac.h>
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+#include <boost/json.hpp>
+#include <optional>
+
+#include "lifeline/duration.hpp"
+#include "lifeline/hooks.hpp"
+
+namespace lifeline {
+
+std::string webhook_signature(const std::string& secret, const std::string& body) {
+  unsigned char mac[EVP_MAX_MD_SIZE];
+  unsigned len = 0;
+  HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()),
+       reinterpret_cast<const unsigned char*>(body.data()), body.size(), mac, &len);
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out = "sha256=";
+  for (unsigned i = 0; i < len; ++i) {
+    out.push_back(kHex[mac[i] >> 4U]);
+    out.push_back(kHex[mac[i] & 15U]);
+  }
+  return out;
+}
+
+std::string webhook_body(const PresenceEvent& e) {
+  char inst[17];
+  std::snprintf(inst, sizeof inst, "%016llx", static_cast<unsigned long long>(e.instance));
+  boost::json::object o{{"v", 1},
+                        {"seq", e.seq},
+                        {"kind", std::string(proto::to_string(e.kind))},
+                        {"at", format_time(e.at)},
+                        {"instance", inst}};
+  if (!e.id.empty()) {
+    o["id"] = e.id;
+  }
+  if (!e.remote.empty()) {
+    o["peer"] = e.remote;
+  }
+  if (e.kind == EventKind::offline) {
+    o["reason"] = std::string(proto::to_string(e.reason));
+    o["last_seen"] = format_time(e.last_seen);
+  }
+  return boost::json::serialize(o);
+}
+
+namespace hooks {
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+
+namespace {
+struct Url {
+  bool https = false;
+  std::string host;
+  std::string port;
+  std::string target;
+};
+
+std::optional<Url> parse(const std::string& url) {
+  Url u;
+  std::string rest;
+  if (url.starts_with("http://")) {
+    rest = url.substr(7);
+  } else if (url.starts_with("https://")) {
+    u.https = true;
+    rest = url.substr(8);
+  } else {
+    return std::nullopt;
+  }
+  const auto slash = rest.find('/');
+  const auto authority = rest.substr(0, slash);
+  u.target = slash == std::string::npos ? "/" : rest.substr(slash);
+  const auto colon = authority.rfind(':');
+  if (colon == std::string::npos || (authority.starts_with('[') && authority.find(']') > colon)) {
+    u.host = authority;
+    u.port = u.https ? "443" : "80";
+  } else {
+    u.host = authority.substr(0, colon);
+    u.port = authority.substr(colon + 1);
+  }
+  if (u.host.starts_with('[') && u.host.ends_with(']')) {
+    u.host = u.host.substr(1, u.host.size() - 2);
+  }
+  if (u.host.empty() || u.port.empty() || u.port.find_first_not_of("0123456789") != std::string::npos) {
+    return std::nullopt;
+  }
+  return u;
+}
+
+template <class Stream>
+void exchange(Stream& s, http::request<http::string_body>& req, http::response<http::string_body>& res,
+              beast::flat_buffer& buffer, beast::error_code& ec, bool& done) {
+  http::async_write(s, req, [&](beast::error_code e, std::size_t) {
+    if (e) {
+      ec = e;
+      done = true;
+      return;
+    }
+    http::async_read(s, buffer, res, [&](beast::error_code e2, std::size_t) {
+      ec = e2;
+      done = true;
+    });
+  });
+}
+}  // namespace
+
+std::string check_url(const std::string& url) {
+  return parse(url) ? "" : "'" + url + "' is not an http:// or https:// URL with a host";
+}
+
+std::string post(const std::string& url, const std::string& body, const std::string& signature,
+                 const std::string& event_kind, const std::string& delivery_id, std::chrono::milliseconds timeout) {
+  const auto u = parse(url);
+  if (!u) {
+    return check_url(url);
+  }
+  asio::io_context io;
+  beast::error_code ec;
+  bool done = false;
+  http::request<http::string_body> req{http::verb::post, u->target, 11};
+  req.set(http::field::host, u->host);
+  req.set(http::field::user_agent, "lifeline");
+  req.set(http::field::content_type, "application/json");
+  req.set("X-Lifeline-Signature", signature);
+  req.set("X-Lifeline-Event", event_kind);
+  req.set("X-Lifeline-Delivery", delivery_id);
+  req.body() = body;
+  req.prepare_payload();
+  http::response<http::string_body> res;
+  beast::flat_buffer buffer;
+  tcp::resolver resolver(io);
+  beast::tcp_stream tcp_stream(io);
+  asio::ssl::context tls(asio::ssl::context::tls_client);
+  std::optional<beast::ssl_stream<beast::tcp_stream&>> secure;
+  resolver.async_resolve(u->host, u->port, [&](beast::error_code e, const tcp::resolver::results_type& r) {
+    if (e) {
+      ec = e;
+      done = true;
+      return;
+    }
+    tcp_stream.async_connect(r, [&](beast::error_code e2, const tcp::endpoint&) {
+      if (e2) {
+        ec = e2;
+        done = true;
+        return;
+      }
+      if (!u->https) {
+        exchange(tcp_stream, req, res, buffer, ec, done);
+        return;
+      }
+      tls.set_default_verify_paths();
+      tls.set_verify_mode(asio::ssl::verify_peer);
+      secure.emplace(tcp_stream, tls);
+      secure->set_verify_callback(asio::ssl::host_name_verification(u->host));
+      SSL_set_tlsext_host_name(secure->native_handle(), u->host.c_str());
+      secure->async_handshake(asio::ssl::stream_base::client, [&](beast::error_code e3) {
+        if (e3) {
+          ec = e3;
+          done = true;
+          return;
+        }
+        exchange(*secure, req, res, buffer, ec, done);
+      });
+    });
+  });
+  io.run_for(timeout);
+  if (!done) {
+    return "no answer within " + format_duration(timeout);
+  }
+  if (ec) {
+    return ec.message();
+  }
+  if (res.result_int() / 100 != 2) {
+    return "HTTP " + std::to_string(res.result_int());
+  }
+  return {};
+}
+
+}  // namespace hooks
+}  // namespace lifeline
