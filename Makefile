@@ -4,7 +4,7 @@ PRESET ?= release
 BUILD := build/$(PRESET)
 JOBS ?= $(shell nproc)
 
-.PHONY: all build demo test test-asan test-tsan fuzz bench install clean format tidy
+.PHONY: all build demo test test-asan test-tsan fuzz bench install package clean format tidy
 
 all: build
 
@@ -40,6 +40,11 @@ bench: bootstrap-bench
 	cmake --preset bench >/dev/null
 	cmake --build --preset bench -j $(JOBS)
 	bench/run.sh build/bench
+
+# A .deb (CPack) of the release build: the program, libraries, headers, CMake
+# package, lifeline.pc, the systemd unit and /etc/lifeline/server.toml.
+package: build
+	cd $(BUILD) && cpack -G DEB >/dev/null && ls -1 $(CURDIR)/$(BUILD)/lifeline_*.deb
 
 install: build
 	cmake --install $(BUILD) --prefix $(or $(PREFIX),/usr/local)
