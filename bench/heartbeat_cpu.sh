@@ -2,15 +2,29 @@
 # Server CPU per heartbeat: N clients at interval I, one I/O thread, CPU from
 # /proc over a measurement window. Clients share the machine's cores.
 # usage: bench/heartbeat_cpu.sh BIN [CLIENTS=2000] [INTERVAL_MS=100] [WINDOW_S=8]
+# HB_ALL=1: everything of issue 11 switched on as well: the admin API with an
+# event stream open, /metrics and the first page of /v1/clients fetched every
+# second, history in a temporary --data-dir, and an --on-online hook.
 source "$(dirname "$0")/common.sh"
 BIN=$1; N=${2:-2000}; IV=${3:-100}; WIN=${4:-8}
 ulimit -n 20000
 tmp=$(mktemp -d); trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$tmp"' EXIT
-start_server "$BIN" "$tmp/port" --threads 1 --interval "${IV}ms" --timeout "$((IV * 10))ms" --min-interval 50ms
+extra=()
+if [ "${HB_ALL:-0}" = 1 ]; then
+  extra=(--admin-listen 127.0.0.1:0 --insecure-admin --admin-port-file "$tmp/admin" --data-dir "$tmp/data"
+         --on-online true)
+fi
+start_server "$BIN" "$tmp/port" --threads 1 --interval "${IV}ms" --timeout "$((IV * 10))ms" --min-interval 50ms \
+  "${extra[@]}"
 half=$((N / 2))
 "$BIN" agent --id c1 -n "$half" -s "127.0.0.1:$PORT" --interval "${IV}ms" --timeout "$((IV * 10))ms" -q >/dev/null 2>&1 &
 "$BIN" agent --id c2 -n "$((N - half))" -s "127.0.0.1:$PORT" --interval "${IV}ms" --timeout "$((IV * 10))ms" -q >/dev/null 2>&1 &
 wait_online "$BIN" "$PORT" "$N" 60
+if [ "${HB_ALL:-0}" = 1 ]; then
+  admin="http://127.0.0.1:$(cat "$tmp/admin")"
+  curl -sN "$admin/v1/events?snapshot=1" >/dev/null &
+  (while sleep 1; do curl -s "$admin/metrics" >/dev/null; curl -s "$admin/v1/clients?limit=100" >/dev/null; done) &
+fi
 sleep 2
 read -r u0 s0 < <(cpu_ticks "$SERVER_PID"); t0=$(date +%s.%N)
 sleep "$WIN"
