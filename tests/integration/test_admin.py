@@ -203,7 +203,8 @@ def test_metrics_after_a_known_sequence(env):
     check(value(m, "lifeline_detection_delay_seconds_count") == 1, "one detection")
     delay = value(m, "lifeline_detection_delay_seconds_sum")
     check(0.3 <= delay <= 0.6, "detection delay %.3f s for a 300 ms timeout at a 10 ms tick", delay)
-    check(value(m, "lifeline_rtt_seconds_count") >= 2, "the server's RTT probes of m1 and m2")
+    # The server probes each client's RTT once after its handshake (m2 may freeze before it answers).
+    wait_metric(srv.admin_port, "lifeline_rtt_seconds_count", lambda v: v >= 1, 5)
     check(value(m, "lifeline_wheel_tick_lag_seconds_count") > 10, "wheel ticks")
     for name in ("lifeline_frames_received_total", "lifeline_frames_sent_total", "lifeline_bytes_received_total",
                  "lifeline_bytes_sent_total", "process_open_fds", "process_resident_memory_bytes"):
