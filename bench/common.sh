@@ -44,3 +44,6 @@ wait_online() {  # wait_online BIN PORT N DEADLINE_S
 
 rss_kb() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
 cpu_ticks() { awk '{print $14, $15}' "/proc/$1/stat"; }  # utime stime, in clock ticks
+busiest_thread_ticks() {  # the largest utime+stime of one thread of PID: with --threads 1, the I/O thread
+  cat /proc/"$1"/task/*/stat 2>/dev/null | awk '{t = $14 + $15; if (t > m) m = t} END {print m + 0}'
+}
