@@ -13,6 +13,7 @@
 #include <optional>
 #include <stdexcept>
 
+#include "address.hpp"
 #include "common.hpp"
 
 namespace lifeline::app {
@@ -23,36 +24,13 @@ namespace http = beast::http;
 using tcp = asio::ip::tcp;
 
 AdminUrl parse_admin_url(const std::string& url) {
-  AdminUrl u;
-  std::string rest;
-  if (url.starts_with("http://")) {
-    rest = url.substr(7);
-  } else if (url.starts_with("https://")) {
-    u.https = true;
-    rest = url.substr(8);
-  } else {
-    throw UsageError("--admin: '" + url + "' is not an http:// or https:// URL");
+  const auto parsed = detail::parse_http_url(url);
+  if (!parsed) {
+    throw UsageError("--admin: '" + url + "' is not an http:// or https:// URL with a host (and a numeric port)");
   }
-  const auto slash = rest.find('/');
-  const auto authority = rest.substr(0, slash);
-  u.base = slash == std::string::npos ? "" : rest.substr(slash);
+  AdminUrl u{parsed->https, parsed->host, parsed->port, parsed->target};
   while (!u.base.empty() && u.base.back() == '/') {
-    u.base.pop_back();
-  }
-  const auto colon = authority.rfind(':');
-  const bool bracketed = authority.starts_with('[');
-  if (colon == std::string::npos || (bracketed && authority.find(']') > colon)) {
-    u.host = authority;
-    u.port = u.https ? "443" : "80";
-  } else {
-    u.host = authority.substr(0, colon);
-    u.port = authority.substr(colon + 1);
-  }
-  if (bracketed && u.host.size() > 2 && u.host.back() == ']') {
-    u.host = u.host.substr(1, u.host.size() - 2);
-  }
-  if (u.host.empty() || u.port.empty() || u.port.find_first_not_of("0123456789") != std::string::npos) {
-    throw UsageError("--admin: '" + url + "' has no usable host and port");
+    u.base.pop_back();  // the API's paths start with '/'
   }
   return u;
 }

@@ -1,7 +1,5 @@
 #include "history_view.hpp"
 
-#include <fmt/format.h>
-
 #include <cmath>
 
 #include "lifeline/duration.hpp"
@@ -56,7 +54,7 @@ KnownClient known_client(const ClientRecord& c) {
 
 void append_history_metrics(std::string& out, const HistoryStats& s) {
   const auto put = [&](const char* name, const char* type, const char* help, double v) {
-    fmt::format_to(std::back_inserter(out), "# HELP {} {}\n# TYPE {} {}\n{} {}\n", name, help, name, type, name, v);
+    append_metric(out, name, type, help, v);
   };
   put("lifeline_history_events_written_total", "counter", "Presence events committed to the history database.",
       static_cast<double>(s.events_written));

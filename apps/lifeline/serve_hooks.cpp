@@ -1,8 +1,7 @@
 #include "serve_hooks.hpp"
 
-#include <fmt/format.h>
-
 #include "common.hpp"
+#include "lifeline/admin.hpp"
 #include "lifeline/files.hpp"
 
 namespace lifeline::app {
@@ -58,7 +57,7 @@ HookOptions to_hook_options(const HookArgs& a) {
 
 void append_hook_metrics(std::string& out, const HookStats& s) {
   const auto put = [&](const char* name, const char* type, const char* help, double v) {
-    fmt::format_to(std::back_inserter(out), "# HELP {} {}\n# TYPE {} {}\n{} {}\n", name, help, name, type, name, v);
+    append_metric(out, name, type, help, v);
   };
   put("lifeline_hooks_dropped_total", "counter", "Events dropped because the hooks' queue was full.",
       static_cast<double>(s.dropped));

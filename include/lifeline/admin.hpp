@@ -64,6 +64,10 @@ struct KnownClient {
   std::string reason_text;
 };
 
+/// Appends one Prometheus series (HELP and TYPE lines, then its sample) to
+/// `out`: what an AdminServer::MetricsFn adds. `type` is counter or gauge.
+void append_metric(std::string& out, std::string_view name, std::string_view type, std::string_view help, double value);
+
 class AdminServer {
  public:
   /// GET /v1/clients/{id}/history: a JSON body, or nullopt for "no history

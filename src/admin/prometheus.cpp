@@ -55,6 +55,17 @@ std::size_t open_fds() {
 
 }  // namespace
 
+}  // namespace lifeline::admin
+
+namespace lifeline {
+void append_metric(std::string& out, std::string_view name, std::string_view type, std::string_view help,
+                   double value) {
+  admin::scalar(out, name, type, help, value);
+}
+}  // namespace lifeline
+
+namespace lifeline::admin {
+
 void append_metrics(std::string& out, const ServerMetrics& m, const AdminGauges& a) {
   head(out, "lifeline_info", "gauge", "This server run (instance) and version.");
   fmt::format_to(std::back_inserter(out), "lifeline_info{{instance=\"{}\"}} 1\n", instance_text(m.instance));

@@ -15,7 +15,7 @@ void RecentOffline::apply(const PresenceEvent& e) {
   if (e.kind != EventKind::offline || capacity_ == 0) {
     return;  // online again (or a takeover): not offline any more
   }
-  order_.push_back(KnownClient{e.id, e.remote, e.last_seen, e.at, e.reason});
+  order_.push_back(KnownClient{e.id, e.remote, e.last_seen, e.at, e.reason, {}});
   by_id_.emplace(e.id, std::prev(order_.end()));
   if (by_id_.size() > capacity_) {
     by_id_.erase(order_.front().id);

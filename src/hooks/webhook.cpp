@@ -12,6 +12,7 @@
 #include <boost/json.hpp>
 #include <optional>
 
+#include "address.hpp"
 #include "lifeline/duration.hpp"
 #include "lifeline/hooks.hpp"
 
@@ -59,43 +60,8 @@ namespace http = beast::http;
 using tcp = asio::ip::tcp;
 
 namespace {
-struct Url {
-  bool https = false;
-  std::string host;
-  std::string port;
-  std::string target;
-};
-
-std::optional<Url> parse(const std::string& url) {
-  Url u;
-  std::string rest;
-  if (url.starts_with("http://")) {
-    rest = url.substr(7);
-  } else if (url.starts_with("https://")) {
-    u.https = true;
-    rest = url.substr(8);
-  } else {
-    return std::nullopt;
-  }
-  const auto slash = rest.find('/');
-  const auto authority = rest.substr(0, slash);
-  u.target = slash == std::string::npos ? "/" : rest.substr(slash);
-  const auto colon = authority.rfind(':');
-  if (colon == std::string::npos || (authority.starts_with('[') && authority.find(']') > colon)) {
-    u.host = authority;
-    u.port = u.https ? "443" : "80";
-  } else {
-    u.host = authority.substr(0, colon);
-    u.port = authority.substr(colon + 1);
-  }
-  if (u.host.starts_with('[') && u.host.ends_with(']')) {
-    u.host = u.host.substr(1, u.host.size() - 2);
-  }
-  if (u.host.empty() || u.port.empty() || u.port.find_first_not_of("0123456789") != std::string::npos) {
-    return std::nullopt;
-  }
-  return u;
-}
+using detail::HttpUrl;
+std::optional<HttpUrl> parse(const std::string& url) { return detail::parse_http_url(url); }
 
 template <class Stream>
 void exchange(Stream& s, http::request<http::string_body>& req, http::response<http::string_body>& res,

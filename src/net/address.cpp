@@ -157,4 +157,35 @@ std::string check_endpoints(const std::vector<std::string>& texts, std::string_v
   return {};
 }
 
+std::optional<HttpUrl> parse_http_url(std::string_view url) {
+  HttpUrl u;
+  std::string_view rest;
+  if (url.starts_with("http://")) {
+    rest = url.substr(7);
+  } else if (url.starts_with("https://")) {
+    u.https = true;
+    rest = url.substr(8);
+  } else {
+    return std::nullopt;
+  }
+  const auto slash = rest.find('/');
+  const auto authority = rest.substr(0, slash);
+  u.target = slash == std::string_view::npos ? "/" : std::string(rest.substr(slash));
+  const auto colon = authority.rfind(':');
+  if (colon == std::string_view::npos || (authority.starts_with('[') && authority.find(']') > colon)) {
+    u.host = authority;
+    u.port = u.https ? "443" : "80";
+  } else {
+    u.host = authority.substr(0, colon);
+    u.port = authority.substr(colon + 1);
+  }
+  if (u.host.size() > 2 && u.host.starts_with('[') && u.host.ends_with(']')) {
+    u.host = u.host.substr(1, u.host.size() - 2);
+  }
+  if (u.host.empty() || u.port.empty() || u.port.find_first_not_of("0123456789") != std::string::npos) {
+    return std::nullopt;
+  }
+  return u;
+}
+
 }  // namespace lifeline::detail

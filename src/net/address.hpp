@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -48,6 +49,17 @@ SocketAddress parse_address(const std::string& text);
 /// gives one). Blocking (getaddrinfo): for startup, not for a loop thread.
 /// Throws std::invalid_argument naming the text and the resolver's error.
 std::vector<SocketAddress> resolve_address(const std::string& text);
+
+/// An http:// or https:// URL split for a request: host (brackets removed),
+/// port (the scheme's default if absent) and target ("/" if absent).
+struct HttpUrl {
+  bool https = false;
+  std::string host;
+  std::string port;
+  std::string target;
+};
+/// nullopt unless `url` is http:// or https:// with a host and a numeric port.
+std::optional<HttpUrl> parse_http_url(std::string_view url);
 
 /// "host:port" (IPv6 as "[host]:port") of an address.
 std::string to_string(const SocketAddress& a);
