@@ -1,10 +1,9 @@
 // A program built against the installed lifeline package (tests/package/test_deb.sh):
 // a server on a free loopback port and a client that comes online on it.
-#include <lifeline/client.hpp>
-#include <lifeline/server.hpp>
-
 #include <chrono>
 #include <cstdio>
+#include <lifeline/client.hpp>
+#include <lifeline/server.hpp>
 #include <thread>
 
 int main() {

@@ -18,8 +18,8 @@ using std::chrono::milliseconds;
 
 TEST(ParseDuration, AcceptsEveryUnit) {
   const std::vector<std::pair<std::string, std::int64_t>> cases = {
-      {"250ms", 250},      {"1s", 1000},       {"1.5s", 1500},       {"2m", 120'000}, {"1h", 3'600'000},
-      {"0ms", 0},          {"0s", 0},          {"2000us", 2},        {"10s", 10'000}, {"0.25s", 250},
+      {"250ms", 250},      {"1s", 1000},       {"1.5s", 1500},        {"2m", 120'000},       {"1h", 3'600'000},
+      {"0ms", 0},          {"0s", 0},          {"2000us", 2},         {"10s", 10'000},       {"0.25s", 250},
       {"1.5h", 5'400'000}, {"90m", 5'400'000}, {"100000ms", 100'000}, {"30d", 2'592'000'000}};
   for (const auto& [text, ms] : cases) {
     const auto d = parse_duration(text);
