@@ -8,10 +8,7 @@ std::string ConnectionLimits::admit(std::string_view address) {
     return "server connection limit reached (" + std::to_string(max_total_) + ")";
   }
   auto& n = per_address_[std::string(address)];
-  if (max_per_address_ != 0 && n >= max_per_address_) {
-    if (n == 0) {
-      per_address_.erase(std::string(address));
-    }
+  if (max_per_address_ != 0 && n >= max_per_address_) {  // n >= 1: the entry is a live address's
     return "connection limit per address reached (" + std::to_string(max_per_address_) + " from " +
            std::string(address) + ")";
   }
