@@ -16,6 +16,27 @@ http::response<http::string_body> make_response(Reply reply, unsigned version, b
   return res;
 }
 
+std::optional<Reply> read_error_reply(const Context& ctx, boost::system::error_code ec, bool got_some) {
+  if (ec == http::error::body_limit || ec == http::error::header_limit || ec == http::error::buffer_overflow) {
+    return error_reply(http::status::payload_too_large, "too_large",
+                       "request larger than " + std::to_string(ctx.options.max_request) + " bytes");
+  }
+  if (ec == beast::error::timeout) {
+    if (!got_some) {
+      return std::nullopt;  // an idle kept-alive connection: just close it
+    }
+    return error_reply(
+        http::status::request_timeout, "timeout",
+        "request not received whole within " + std::to_string(ctx.options.request_timeout.count()) + " ms");
+  }
+  // Beast's parse errors (not the peer closing, before or inside a request) are malformed requests.
+  if (ec.category() == http::make_error_code(http::error::end_of_stream).category() &&
+      ec != http::error::end_of_stream && ec != http::error::partial_message) {
+    return error_reply(http::status::bad_request, "bad_request", "malformed HTTP request: " + ec.message());
+  }
+  return std::nullopt;
+}
+
 std::variant<StreamStart, Reply> parse_stream_start(const Request& req, const Target& t) {
   StreamStart s;
   if (const auto snap = t.param("snapshot")) {

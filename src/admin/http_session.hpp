@@ -129,6 +129,45 @@ asio::awaitable<void> stream_events(Context& ctx, Stream& stream, const Request&
   }
 }
 
+/// The reply a failed read deserves before the close, if any: 413, 408 (only
+/// for a request that had begun), 400 for what is not HTTP.
+std::optional<Reply> read_error_reply(const Context& ctx, boost::system::error_code ec, bool got_some);
+
+/// Answers one request. False once the connection is to close (not kept alive,
+/// or it became an event stream that has ended).
+template <class Stream>
+asio::awaitable<bool> answer(Context& ctx, Stream& stream, const Request& req, bool over_limit) {
+  const bool keep_alive = req.keep_alive() && !over_limit;
+  if (over_limit) {
+    co_await write_reply(
+        stream,
+        error_reply(http::status::service_unavailable, "too_many_connections",
+                    "more than " + std::to_string(ctx.options.max_connections) + " admin connections are open"),
+        req.version(), false);
+    co_return false;
+  }
+  const auto target = parse_target(req.target());
+  if (!target) {
+    co_await write_reply(stream, error_reply(http::status::bad_request, "bad_request", "malformed request target"),
+                         req.version(), false);
+    co_return false;
+  }
+  if (auto denied = check_auth(ctx, req, *target)) {
+    co_await write_reply(stream, std::move(*denied), req.version(), keep_alive);
+  } else if (target->path == "/v1/events" && req.method() == http::verb::get) {
+    co_await stream_events(ctx, stream, req, *target);
+    co_return false;
+  } else if (target->path == "/v1/events") {
+    auto r = error_reply(http::status::method_not_allowed, "method_not_allowed",
+                         std::string(req.method_string()) + " is not allowed on /v1/events (allowed: GET)");
+    r.headers.emplace_back("Allow", "GET");
+    co_await write_reply(stream, std::move(r), req.version(), keep_alive);
+  } else {
+    co_await write_reply(stream, route(ctx, req, *target), req.version(), keep_alive);
+  }
+  co_return keep_alive;
+}
+
 /// Serves requests on one connection until it closes. `over_limit`: answer
 /// 503 too_many_connections to the first request and close.
 template <class Stream>
@@ -168,62 +207,16 @@ asio::awaitable<void> serve_http(Context& ctx, Stream& stream, bool over_limit) 
     auto [ec, n] = co_await http::async_read(stream, buffer, parser, kTuple);
     dog->armed = 0;
     deadline.cancel();
-    if (dog->fired && ec) {
-      ec = beast::error::timeout;
-    }
     if (ec) {
-      std::optional<Reply> why;
-      if (ec == http::error::body_limit || ec == http::error::header_limit || ec == http::error::buffer_overflow) {
-        why = error_reply(http::status::payload_too_large, "too_large",
-                          "request larger than " + std::to_string(ctx.options.max_request) + " bytes");
-      } else if (ec == beast::error::timeout && parser.got_some()) {
-        why = error_reply(
-            http::status::request_timeout, "timeout",
-            "request not received whole within " + std::to_string(ctx.options.request_timeout.count()) + " ms");
-      } else if (ec.category() == http::make_error_code(http::error::end_of_stream).category() &&
-                 ec != http::error::end_of_stream && ec != http::error::partial_message) {
-        why = error_reply(http::status::bad_request, "bad_request", "malformed HTTP request: " + ec.message());
-      }
-      if (why) {
+      if (auto why = read_error_reply(ctx, dog->fired ? beast::error::timeout : ec, parser.got_some())) {
         tcp.expires_after(ctx.options.request_timeout);
         co_await write_reply(stream, std::move(*why), 11, false);
       }
       break;
     }
-    auto& req = parser.get();
     ++ctx.requests;
-    const bool keep_alive = req.keep_alive() && !over_limit;
     tcp.expires_after(ctx.options.request_timeout);
-    if (over_limit) {
-      co_await write_reply(
-          stream,
-          error_reply(http::status::service_unavailable, "too_many_connections",
-                      "more than " + std::to_string(ctx.options.max_connections) + " admin connections are open"),
-          req.version(), false);
-      break;
-    }
-    const auto target = parse_target(req.target());
-    if (!target) {
-      co_await write_reply(stream, error_reply(http::status::bad_request, "bad_request", "malformed request target"),
-                           req.version(), false);
-      break;
-    }
-    if (auto denied = check_auth(ctx, req, *target)) {
-      co_await write_reply(stream, std::move(*denied), req.version(), keep_alive);
-    } else if (target->path == "/v1/events") {
-      if (req.method() != http::verb::get) {
-        auto r = error_reply(http::status::method_not_allowed, "method_not_allowed",
-                             std::string(req.method_string()) + " is not allowed on /v1/events (allowed: GET)");
-        r.headers.emplace_back("Allow", "GET");
-        co_await write_reply(stream, std::move(r), req.version(), keep_alive);
-      } else {
-        co_await stream_events(ctx, stream, req, *target);
-        break;
-      }
-    } else {
-      co_await write_reply(stream, route(ctx, req, *target), req.version(), keep_alive);
-    }
-    if (!keep_alive) {
+    if (!co_await answer(ctx, stream, parser.get(), over_limit)) {
       break;
     }
   }
