@@ -42,13 +42,11 @@ KnownClient known_client(const ClientRecord& c) {
   k.peer = c.last_peer;
   k.last_seen = c.last_seen;
   k.offline_at = c.last_offline_at.value_or(c.last_seen);
-  k.reason = Reason::none;
-  for (int r = 1; r <= 9; ++r) {
-    if (proto::to_string(static_cast<Reason>(r)) == c.last_offline_reason) {
-      k.reason = static_cast<Reason>(r);
-    }
+  if (const auto r = proto::reason_from_string(c.last_offline_reason)) {
+    k.reason = *r;
+  } else {
+    k.reason_text = c.last_offline_reason;  // the history's own: server_lost
   }
-  k.reason_text = c.last_offline_reason;
   return k;
 }
 

@@ -45,13 +45,6 @@ std::string ago(std::int64_t then_ms) {
 
 }  // namespace
 
-// A JSON number would lose the low bits of a 64-bit value.
-std::string instance_text(std::uint64_t instance) {
-  char buf[17];
-  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(instance));
-  return buf;
-}
-
 void print_list(const ListResult& list, bool json) {
   const auto& entries = list.entries;
   const auto online = list.online;

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "common.hpp"
+#include "lifeline/presence.hpp"
 #include "lifeline/protocol.hpp"
 
 namespace lifeline::app {
@@ -30,8 +31,6 @@ struct ListResult {
 
 void print_list(const ListResult& list, bool json);
 void print_event(const proto::Event& e, bool json);
-/// A server run's id as JSON and text show it: 16 hex digits.
-std::string instance_text(std::uint64_t instance);
 
 /// ls and watch against --admin URL.
 void run_ls_admin(const ToolOptions& t);

@@ -56,27 +56,26 @@ void add_page(ListResult& list, const json::value& page) {
   list.instance = hex_instance(page);
 }
 
-template <class Enum, int N>
-Enum enum_named(std::string_view name) {
-  for (int i = 0; i <= N; ++i) {
-    if (proto::to_string(static_cast<Enum>(i)) == name) {
-      return static_cast<Enum>(i);
+proto::EventKind kind_named(std::string_view name) {
+  for (const auto k : {proto::EventKind::online, proto::EventKind::offline, proto::EventKind::takeover}) {
+    if (proto::to_string(k) == name) {
+      return k;
     }
   }
-  return Enum{};
+  return proto::EventKind::gap;
 }
 
 proto::Event event_of(const json::value& v) {
   const auto& o = v.as_object();
   proto::Event e;
   e.seq = o.at("seq").to_number<std::uint64_t>();
-  e.kind = enum_named<proto::EventKind, 4>(o.at("kind").as_string());
+  e.kind = kind_named(o.at("kind").as_string());
   e.at_ms = ms_of(v, "at");
   e.instance = hex_instance(v);
   e.id = o.contains("id") ? std::string(o.at("id").as_string()) : "";
   e.remote = o.contains("peer") ? std::string(o.at("peer").as_string()) : "";
   if (o.contains("reason")) {
-    e.reason = enum_named<proto::Reason, 9>(o.at("reason").as_string());
+    e.reason = proto::reason_from_string(o.at("reason").as_string()).value_or(proto::Reason::none);
   }
   return e;
 }

@@ -62,6 +62,10 @@ struct PresenceEvent {
   std::uint64_t instance = 0;  ///< the server run that numbered it
 };
 
+/// A server run's id as text and JSON show it: 16 hex digits (a JSON number
+/// would lose the low bits of a 64-bit value).
+std::string instance_text(std::uint64_t instance);
+
 /// The online list as of one point of the event stream: every event up to
 /// `seq` is reflected in it, none after.
 struct PresenceSnapshot {

@@ -135,12 +135,6 @@ std::optional<std::string> decode_cursor(std::string_view cursor) {
   return out;
 }
 
-std::string instance_text(std::uint64_t instance) {
-  char buf[17];
-  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(instance));
-  return buf;
-}
-
 std::optional<std::pair<std::uint64_t, std::uint64_t>> parse_event_id(std::string_view text) {
   const auto dash = text.find('-');
   if (dash != 16) {

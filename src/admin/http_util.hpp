@@ -35,9 +35,6 @@ std::string error_body(std::string_view code, std::string_view message);
 std::string encode_cursor(std::string_view id);
 std::optional<std::string> decode_cursor(std::string_view cursor);
 
-/// A server run's id as JSON shows it: 16 hex digits.
-std::string instance_text(std::uint64_t instance);
-
 /// "<instance>-<seq>", an event stream id; nullopt if malformed.
 std::optional<std::pair<std::uint64_t, std::uint64_t>> parse_event_id(std::string_view text);
 

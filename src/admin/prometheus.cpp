@@ -8,6 +8,7 @@
 #include <fstream>
 
 #include "http_util.hpp"
+#include "lifeline/presence.hpp"
 
 namespace lifeline::admin {
 namespace {

@@ -1,10 +1,11 @@
-// Instants as text: RFC 3339 in UTC, the one format of docs/json.md.
+// Instants as text (RFC 3339 in UTC, the one format of docs/json.md), and server run ids.
 
 #include <charconv>
 #include <cstdio>
 #include <ctime>
 
 #include "lifeline/duration.hpp"
+#include "lifeline/presence.hpp"
 
 namespace lifeline {
 namespace {
@@ -44,6 +45,12 @@ std::string format_time(std::chrono::system_clock::time_point t) {
   char buf[40];
   const auto n = std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
   std::snprintf(buf + n, sizeof buf - n, ".%03dZ", static_cast<int>(((ms % 1000) + 1000) % 1000));
+  return buf;
+}
+
+std::string instance_text(std::uint64_t instance) {
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(instance));
   return buf;
 }
 

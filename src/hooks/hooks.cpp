@@ -27,12 +27,6 @@ namespace lifeline {
 namespace {
 constexpr auto kPoll = std::chrono::milliseconds(10);
 
-std::string hex16(std::uint64_t v) {
-  char buf[17];
-  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(v));
-  return buf;
-}
-
 // The parent's environment plus the event's LIFELINE_* variables.
 std::vector<std::string> event_environment(const PresenceEvent& e) {
   std::vector<std::string> env;
@@ -46,7 +40,7 @@ std::vector<std::string> event_environment(const PresenceEvent& e) {
   env.push_back("LIFELINE_PEER=" + e.remote);
   env.push_back("LIFELINE_AT=" + format_time(e.at));
   env.push_back("LIFELINE_SEQ=" + std::to_string(e.seq));
-  env.push_back("LIFELINE_INSTANCE=" + hex16(e.instance));
+  env.push_back("LIFELINE_INSTANCE=" + instance_text(e.instance));
   if (e.kind == EventKind::offline) {
     env.push_back("LIFELINE_REASON=" + std::string(proto::to_string(e.reason)));
     env.push_back("LIFELINE_LAST_SEEN=" + format_time(e.last_seen));
@@ -169,7 +163,7 @@ void Hooks::Impl::run_commands() {
 void Hooks::Impl::deliver(const PresenceEvent& e, const HookOptions& o) {
   const auto body = webhook_body(e);
   const auto signature = webhook_signature(o.webhook_secret, body);
-  const auto delivery = hex16(e.instance) + "-" + std::to_string(e.seq);
+  const auto delivery = instance_text(e.instance) + "-" + std::to_string(e.seq);
   std::minstd_rand rng(static_cast<unsigned>(e.seq));
   auto backoff = o.retry_base;
   for (unsigned attempt = 0;; ++attempt) {

@@ -15,6 +15,7 @@
 #include "address.hpp"
 #include "lifeline/duration.hpp"
 #include "lifeline/hooks.hpp"
+#include "lifeline/presence_json.hpp"
 
 namespace lifeline {
 
@@ -32,26 +33,7 @@ std::string webhook_signature(const std::string& secret, const std::string& body
   return out;
 }
 
-std::string webhook_body(const PresenceEvent& e) {
-  char inst[17];
-  std::snprintf(inst, sizeof inst, "%016llx", static_cast<unsigned long long>(e.instance));
-  boost::json::object o{{"v", 1},
-                        {"seq", e.seq},
-                        {"kind", std::string(proto::to_string(e.kind))},
-                        {"at", format_time(e.at)},
-                        {"instance", inst}};
-  if (!e.id.empty()) {
-    o["id"] = e.id;
-  }
-  if (!e.remote.empty()) {
-    o["peer"] = e.remote;
-  }
-  if (e.kind == EventKind::offline) {
-    o["reason"] = std::string(proto::to_string(e.reason));
-    o["last_seen"] = format_time(e.last_seen);
-  }
-  return boost::json::serialize(o);
-}
+std::string webhook_body(const PresenceEvent& e) { return boost::json::serialize(event_json(e)); }
 
 namespace hooks {
 namespace asio = boost::asio;

@@ -1,17 +1,8 @@
 #include "writer.hpp"
 
-#include <cstdio>
-
 #include "queries.hpp"
 
 namespace lifeline::store {
-namespace {
-std::string hex(std::uint64_t v) {
-  char buf[17];
-  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(v));
-  return buf;
-}
-}  // namespace
 
 Writer::Writer(const Db& db)
     : db_(db),
@@ -45,7 +36,9 @@ void Writer::apply(const PresenceEvent& e) {
     return;  // nothing to record: the next events carry on
   }
   const auto at = to_ms(e.at);
-  insert_event_.bind(1, hex(e.instance)).bind(2, static_cast<std::int64_t>(e.seq)).bind(3, proto::to_string(e.kind));
+  insert_event_.bind(1, instance_text(e.instance))
+      .bind(2, static_cast<std::int64_t>(e.seq))
+      .bind(3, proto::to_string(e.kind));
   insert_event_.bind(4, at).bind(5, e.id).bind(6, e.remote);
   if (e.kind == EventKind::offline) {
     insert_event_.bind(7, proto::to_string(e.reason));
@@ -62,7 +55,7 @@ void Writer::apply(const PresenceEvent& e) {
   }
   upsert_client_.bind(1, e.id).bind(2, at).bind(3, e.remote);
   upsert_client_.run();
-  open_session_.bind(1, hex(e.instance)).bind(2, static_cast<std::int64_t>(e.session)).bind(3, e.id);
+  open_session_.bind(1, instance_text(e.instance)).bind(2, static_cast<std::int64_t>(e.session)).bind(3, e.id);
   open_session_.bind(4, e.remote).bind(5, at);
   open_session_.run();
 }
