@@ -1,0 +1,3 @@
+module lifeline
+
+go 1.19
