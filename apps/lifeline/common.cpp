@@ -2,10 +2,15 @@
 
 #include <spdlog/spdlog.h>
 
+#include <atomic>
+#include <cerrno>
 #include <csignal>
+#include <cstring>
 #include <ctime>
+#include <fstream>
 #include <iostream>
 #include <sstream>
+#include <thread>
 
 #include "lifeline/duration.hpp"
 #include "lifeline/log.hpp"
@@ -49,6 +54,32 @@ std::vector<proto::Label> parse_labels(const std::vector<std::string>& values) {
   return out;
 }
 
+#ifdef _WIN32
+namespace {
+// Windows has no sigwait: Ctrl-C, Ctrl-Break and a console close set a flag
+// that the waiting thread polls. No SIGHUP, so no reload.
+std::atomic<int> g_signal{0};
+void on_signal(int sig) { g_signal.store(sig); }
+}  // namespace
+
+int wait_for_termination_signal(const std::function<bool()>& done, const std::function<void()>& /*on_hangup*/) {
+  for (;;) {
+    if (const int sig = g_signal.load(); sig != 0) {
+      return sig;
+    }
+    if (done && done()) {
+      return 0;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));  // a poll of the flag, as sigtimedwait's step
+  }
+}
+
+void prepare_signals() {
+  std::signal(SIGINT, on_signal);
+  std::signal(SIGTERM, on_signal);
+  std::signal(SIGBREAK, on_signal);
+}
+#else
 namespace {
 // The signals main() blocks before any thread starts and this process takes
 // only by waiting for them: no thread is ever interrupted by one.
@@ -80,6 +111,40 @@ int wait_for_termination_signal(const std::function<bool()>& done, const std::fu
       return 0;
     }
   }
+}
+
+#endif
+
+// Bytes as text for a log line: printable ASCII as is, the rest as \xNN.
+std::string printable(std::string_view bytes) {
+  std::string out;
+  for (const char c : bytes) {
+    if (c >= 0x20 && c < 0x7f && c != '\\') {
+      out += c;
+    } else {
+      out += fmt::format("\\x{:02x}", static_cast<unsigned char>(c));
+    }
+  }
+  return out;
+}
+
+// Written whole then renamed, so a reader never sees a partial file.
+void write_port_file(const std::string& path, std::uint16_t port) {
+  const auto tmp = path + ".tmp";
+  std::ofstream(tmp) << port << "\n";
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    logger()->error("cannot write the port file '{}': {}", path, std::strerror(errno));
+  }
+}
+
+void log_data_at_debug(Server& server) {
+  if (!logger()->should_log(spdlog::level::debug)) {
+    return;  // then no DATA handler is set at all
+  }
+  server.on_data([](const std::string& id, std::string_view payload) {
+    constexpr std::size_t kShown = 200;
+    logger()->debug("data from {}: {} bytes: {}", id, payload.size(), printable(payload.substr(0, kShown)));
+  });
 }
 
 void add_tool_options(CLI::App& cmd, ToolOptions& o) {
@@ -119,11 +184,13 @@ void apply_client_security(const ClientSecurityArgs& a, ClientOptions& o) {
   o.token_file = a.token_file;
 }
 
+#ifndef _WIN32
 void prepare_signals() {
   const auto set = process_signals();
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   std::signal(SIGPIPE, SIG_IGN);
 }
+#endif
 
 namespace {
 // The program's one logging setup, as the command line and a config file give it.

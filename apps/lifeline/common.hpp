@@ -10,6 +10,7 @@
 
 #include "lifeline/client.hpp"
 #include "lifeline/protocol.hpp"
+#include "lifeline/server.hpp"
 
 namespace lifeline::app {
 
@@ -77,6 +78,17 @@ struct ToolOptions {
   ClientSecurityArgs security;
 };
 void add_tool_options(CLI::App& cmd, ToolOptions& o);
+
+/// Bytes as text for a log line: printable ASCII as is, the rest as \xNN.
+std::string printable(std::string_view bytes);
+
+/// Writes `port` and a newline to `path`, whole then renamed, so a reader
+/// never sees a partial file; logs an error if it cannot.
+void write_port_file(const std::string& path, std::uint16_t port);
+
+/// At --log-level debug, logs each client's DATA (its first 200 bytes), so
+/// the program shows what clients send; otherwise sets no handler. Before start().
+void log_data_at_debug(Server& server);
 
 /// For main(), before any thread starts: SIGINT and SIGTERM blocked (the
 /// thread that waits for them takes them with sigwait(); no other inherits

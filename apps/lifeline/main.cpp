@@ -17,9 +17,13 @@ int run(int argc, char** argv) {
   lifeline::app::register_serve(app);
   lifeline::app::register_agent(app);
   lifeline::app::register_tools(app);
+#ifdef _WIN32
+  app.footer("This Windows build has no TLS, admin API, history, hooks, token or demo commands (docs/operations.md).");
+#else
   lifeline::app::register_demo(app);
   lifeline::app::register_token(app);
   lifeline::app::register_history(app);
+#endif
 
   return lifeline::app::parse_and_run(app, argc, argv, "lifeline");
 }

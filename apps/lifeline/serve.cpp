@@ -20,28 +20,6 @@
 namespace lifeline::app {
 namespace {
 
-// Bytes as text for a log line: printable ASCII as is, the rest as \xNN.
-std::string printable(std::string_view bytes) {
-  std::string out;
-  for (const char c : bytes) {
-    if (c >= 0x20 && c < 0x7f && c != '\\') {
-      out += c;
-    } else {
-      out += fmt::format("\\x{:02x}", static_cast<unsigned char>(c));
-    }
-  }
-  return out;
-}
-
-// Written whole then renamed, so a reader never sees a partial file.
-void write_port_file(const std::string& path, std::uint16_t port) {
-  const auto tmp = path + ".tmp";
-  std::ofstream(tmp) << port << "\n";
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    logger()->error("cannot write the port file '{}': {}", path, std::strerror(errno));
-  }
-}
-
 std::unique_ptr<HistoryStore> open_history(const ServeArgs& args) {
   if (args.data_dir.empty()) {
     return nullptr;
@@ -164,14 +142,7 @@ void run_serve(CLI::App& cmd, ServeArgs& args) {
   if (hooks) {
     server.subscribe([h = hooks.get()](const PresenceEvent& e) { h->publish(e); });
   }
-  if (logger()->should_log(spdlog::level::debug)) {
-    // Only at --log-level debug: then the program shows what each client
-    // sends; otherwise no DATA handler is set at all.
-    server.on_data([](const std::string& id, std::string_view payload) {
-      constexpr std::size_t kShown = 200;
-      logger()->debug("data from {}: {} bytes: {}", id, payload.size(), printable(payload.substr(0, kShown)));
-    });
-  }
+  log_data_at_debug(server);
   std::unique_ptr<AdminServer> admin;
   if (admin_options) {
     admin = std::make_unique<AdminServer>(server, *admin_options);

@@ -43,6 +43,7 @@ std::string read_admin_token(const std::string& path) {
   return token;
 }
 
+#ifndef _WIN32  // the admin API is not part of the Windows build: serve refuses its options
 std::optional<AdminOptions> to_admin_options(const AdminArgs& a, const ServerTlsOptions& tls) {
   const bool wanted = !a.listen.empty() || !a.token_file.empty() || a.insecure;
   if (!wanted) {
@@ -71,5 +72,6 @@ std::optional<AdminOptions> to_admin_options(const AdminArgs& a, const ServerTls
   }
   return o;
 }
+#endif  // _WIN32
 
 }  // namespace lifeline::app

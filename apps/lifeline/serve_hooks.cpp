@@ -30,6 +30,7 @@ void add_hook_options(CLI::App& cmd, HookArgs& args) {
       ->capture_default_str();
 }
 
+#ifndef _WIN32  // hooks are not part of the Windows build: serve refuses their options
 HookOptions to_hook_options(const HookArgs& a) {
   HookOptions o;
   o.on_online = a.on_online;
@@ -72,5 +73,6 @@ void append_hook_metrics(std::string& out, const HookStats& s) {
       static_cast<double>(s.webhooks_failed));
   put("lifeline_hooks_queued", "gauge", "Events waiting for hooks.", static_cast<double>(s.queued));
 }
+#endif  // _WIN32
 
 }  // namespace lifeline::app

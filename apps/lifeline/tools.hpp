@@ -33,7 +33,17 @@ void print_list(const ListResult& list, bool json);
 void print_event(const proto::Event& e, bool json);
 
 /// ls and watch against --admin URL.
+#ifdef _WIN32
+// The admin API client (Beast over OpenSSL) is not part of the Windows build.
+[[noreturn]] inline void run_ls_admin(const ToolOptions& /*t*/) {
+  throw UsageError("--admin is not available in the Windows build of lifeline: use --server");
+}
+[[noreturn]] inline void run_watch_admin(const ToolOptions& t, std::uint64_t /*exit_after*/, bool /*snapshot*/) {
+  run_ls_admin(t);
+}
+#else
 void run_ls_admin(const ToolOptions& t);
 void run_watch_admin(const ToolOptions& t, std::uint64_t exit_after, bool snapshot);
+#endif
 
 }  // namespace lifeline::app

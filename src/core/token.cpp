@@ -3,14 +3,12 @@
 
 #include "lifeline/token.hpp"
 
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
-
 #include <array>
 #include <charconv>
 #include <ctime>
 #include <stdexcept>
+
+#include "hmac.hpp"
 
 namespace lifeline::auth {
 namespace {
@@ -19,7 +17,8 @@ constexpr std::string_view kPrefix = "ll1.";
 constexpr std::size_t kMacBytes = 32;
 constexpr std::string_view kAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
-using Mac = std::array<unsigned char, kMacBytes>;
+using Mac = detail::Mac;
+static_assert(std::tuple_size_v<Mac> == kMacBytes);
 
 std::string base64url(std::string_view in) {
   std::string out;
@@ -59,13 +58,7 @@ bool unbase64url(std::string_view in, std::string& out) {
   return bits < 6 && (acc & ((1U << static_cast<unsigned>(bits)) - 1U)) == 0;
 }
 
-Mac hmac(std::string_view secret, std::string_view data) {
-  Mac mac{};
-  unsigned int len = 0;
-  HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()),
-       reinterpret_cast<const unsigned char*>(data.data()), data.size(), mac.data(), &len);
-  return mac;
-}
+Mac hmac(std::string_view secret, std::string_view data) { return detail::hmac_sha256(secret, data); }
 
 // The lines of `text`, split at '\n' (the last one may be empty).
 std::vector<std::string_view> lines_of(std::string_view text) {
@@ -223,7 +216,10 @@ Verdict TokenVerifier::verify(std::string_view token, std::string_view id,
   int matches = 0;
   for (const auto& secret : secrets_) {
     const auto mac = hmac(secret, signed_part);
-    matches += CRYPTO_memcmp(mac.data(), mac_bytes.data(), kMacBytes) == 0 ? 1 : 0;
+    matches +=
+        detail::equal_in_constant_time(mac.data(), reinterpret_cast<const std::uint8_t*>(mac_bytes.data()), kMacBytes)
+            ? 1
+            : 0;
   }
   if (matches == 0) {
     v.error = "token signature is invalid (forged, altered, or made with another secret)";

@@ -1,8 +1,10 @@
 #include "address.hpp"
 
+#ifndef _WIN32
 #include <arpa/inet.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#endif
 
 #include <charconv>
 #include <cstring>
@@ -42,6 +44,7 @@ SocketAddress from_addrinfo(const addrinfo& ai) {
 }
 
 std::vector<SocketAddress> getaddrinfo_all(const HostPort& hp, int flags, const std::string& text) {
+  sys::start_winsock();  // Windows: the resolver too needs it
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;

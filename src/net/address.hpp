@@ -5,13 +5,13 @@
 // server needs no Asio; the client resolves names itself, asynchronously, on
 // every attempt (client_connection.cpp). Pure functions: thread-safe.
 
-#include <sys/socket.h>
-
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "sys.hpp"
 
 namespace lifeline::detail {
 

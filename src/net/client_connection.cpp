@@ -5,7 +5,9 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
+#if LIFELINE_TLS
 #include <boost/asio/ssl/error.hpp>
+#endif
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <cstring>
@@ -152,7 +154,11 @@ asio::awaitable<void> Client::Impl::Connection::reader() {
                         : co_await socket_.async_read_some(asio::buffer(rx_), kAsTuple);
     if (ec) {
       // A TLS peer that closes without close_notify reads as a truncated stream.
+#if LIFELINE_TLS
       const bool eof = ec == asio::error::eof || ec == asio::ssl::error::stream_truncated;
+#else
+      const bool eof = ec == asio::error::eof;
+#endif
       // After a failed write or a stop() this is a no-op: the first reason stays.
       close(eof ? "connection closed by the server" : "connection failed: " + ec.message());
       co_return;
@@ -276,3 +282,17 @@ void Client::Impl::Connection::close(std::string reason) {
 }
 
 }  // namespace lifeline
+
+#if !LIFELINE_TLS
+namespace lifeline {
+
+// A build without TLS (the Windows build) refuses the option when the client
+// is made, so neither of these runs; they keep the code above the same.
+std::unique_ptr<detail::ClientTlsContext> detail::make_client_tls_context(const ClientTlsOptions& /*opts*/) {
+  throw std::invalid_argument("this build of lifeline has no TLS (built without OpenSSL): drop the tls options");
+}
+
+asio::awaitable<std::string> Client::Impl::Connection::tls_handshake() { co_return "no TLS in this build"; }
+
+}  // namespace lifeline
+#endif

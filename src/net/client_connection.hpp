@@ -13,7 +13,9 @@
 #include <array>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#if LIFELINE_TLS
 #include <boost/asio/ssl/stream.hpp>
+#endif
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <cstdint>
@@ -82,7 +84,11 @@ class Client::Impl::Connection {
 
   tcp::resolver resolver_;
   tcp::socket socket_;
+#if LIFELINE_TLS
   std::optional<boost::asio::ssl::stream<tcp::socket&>> tls_;  // over socket_, when TLS is on
+#else
+  tcp::socket* tls_ = nullptr;  // always null: the same read and write code, without TLS
+#endif
   proto::FrameDecoder decoder_;
   std::array<std::uint8_t, std::size_t{16} * 1024> rx_{};
 

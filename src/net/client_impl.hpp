@@ -11,7 +11,9 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#if LIFELINE_TLS
 #include <boost/asio/ssl/context.hpp>
+#endif
 #include <boost/asio/steady_timer.hpp>
 #include <functional>
 #include <memory>
@@ -23,8 +25,14 @@
 
 namespace lifeline {
 namespace detail {
-/// Throws std::invalid_argument naming a TLS file that cannot be loaded.
-std::unique_ptr<boost::asio::ssl::context> make_client_tls_context(const ClientTlsOptions& opts);
+#if LIFELINE_TLS
+using ClientTlsContext = boost::asio::ssl::context;
+#else
+struct ClientTlsContext {};  // never made: a build without TLS refuses the option
+#endif
+/// Throws std::invalid_argument naming a TLS file that cannot be loaded (or,
+/// in a build without TLS, saying so).
+std::unique_ptr<ClientTlsContext> make_client_tls_context(const ClientTlsOptions& opts);
 }  // namespace detail
 
 struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
@@ -78,7 +86,7 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
   std::atomic<bool> stopping{false};
   std::atomic<bool> silenced{false};  // the Client object is gone: call no handler
 
-  std::unique_ptr<boost::asio::ssl::context> tls_ctx;  // set when TLS is on
+  std::unique_ptr<detail::ClientTlsContext> tls_ctx;  // set when TLS is on
 
   // I/O thread.
   Backoff backoff;

@@ -1,14 +1,12 @@
 #include "connection.hpp"
 
-#include <sys/epoll.h>
-#include <sys/socket.h>
-
 #include <cerrno>
 #include <cstring>
 
 #include "server_context.hpp"
 #include "shard.hpp"
 #include "socket_options.hpp"
+#include "sys.hpp"
 
 namespace lifeline::detail {
 namespace {
@@ -71,7 +69,7 @@ bool Connection::advance_tls_handshake() {
 
 long Connection::recv_some(std::span<std::uint8_t> buf) {
   if (!tls_) {
-    const auto n = ::recv(socket_.get(), buf.data(), buf.size(), 0);
+    const auto n = sys::recv(socket_.get(), buf.data(), buf.size());
     shard_.metrics().bytes_in.add(n > 0 ? static_cast<std::uint64_t>(n) : 0);
     return n;
   }
@@ -88,7 +86,7 @@ long Connection::recv_some(std::span<std::uint8_t> buf) {
 
 long Connection::send_some(std::string_view data) {
   if (!tls_) {
-    const auto n = ::send(socket_.get(), data.data(), data.size(), MSG_NOSIGNAL);
+    const auto n = sys::send(socket_.get(), data.data(), data.size());
     shard_.metrics().bytes_out.add(n > 0 ? static_cast<std::uint64_t>(n) : 0);
     return n;
   }
@@ -107,7 +105,7 @@ void Connection::shut_write() {
   if (tls_) {
     tls_->shutdown();
   }
-  ::shutdown(socket_.get(), SHUT_WR);
+  sys::shutdown_write(socket_.get());
 }
 
 std::string Connection::error_text(int err) const {
@@ -203,6 +201,7 @@ int Connection::write(std::string_view frame) {
   }
   // The socket is full: the kernel raises EPOLLOUT once it has room (flush()).
   out_.append(frame);
+  shard_.loop().want_write(socket_.get());
   return 0;
 }
 
@@ -211,6 +210,7 @@ void Connection::flush() {
     const auto n = send_some(out_);
     if (n < 0) {
       if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        shard_.loop().want_write(socket_.get());
         return;  // the next EPOLLOUT continues
       }
       const int err = errno;
@@ -266,6 +266,7 @@ void Connection::abort() {
   }
   state_ = State::closed;
   uncount();
+  shard_.loop().closing(socket_.get());
   socket_.reset();  // closing also takes it out of the epoll set
   shard_.forget(number_);
 }
@@ -288,7 +289,7 @@ void Connection::set_heartbeat(const Heartbeat& hb) {
 
 bool Connection::peer_has_closed() const {
   char byte = 0;
-  const auto n = ::recv(socket_.get(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  const auto n = sys::recv(socket_.get(), &byte, 1, sys::kPeekNow);
   return n == 0;
 }
 

@@ -10,6 +10,10 @@
 // costs. Asio stays the layer of the client, where one connection per process
 // makes those costs irrelevant and coroutines make the reconnect logic short.
 
+#ifndef _WIN32
+#include <sys/epoll.h>
+#endif
+
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -18,6 +22,17 @@
 #include <vector>
 
 namespace lifeline::detail {
+
+#ifdef _WIN32
+// The event mask the session code speaks is epoll's; the Windows backend
+// (event_loop_win.cpp) translates it to and from WSAPoll's.
+inline constexpr std::uint32_t EPOLLIN = 0x001;
+inline constexpr std::uint32_t EPOLLOUT = 0x004;
+inline constexpr std::uint32_t EPOLLERR = 0x008;
+inline constexpr std::uint32_t EPOLLHUP = 0x010;
+inline constexpr std::uint32_t EPOLLRDHUP = 0x2000;
+inline constexpr std::uint32_t EPOLLET = 1U << 31U;
+#endif
 
 /// An owned file descriptor (closed on destruction; move-only).
 class Fd {
@@ -62,8 +77,18 @@ class EventLoop {
 
   /// Loop thread only. Registers `fd` for `events` (EPOLLIN, EPOLLOUT, EPOLLET, ...).
   std::error_code add(int fd, std::uint32_t events, std::uint64_t tag);
-  /// Loop thread only. Unregisters `fd` (closing it does the same).
+  /// Loop thread only. Unregisters `fd` (closing it does the same on Linux).
   void remove(int fd);
+#ifdef _WIN32
+  /// Loop thread only. Reports EPOLLOUT once `fd` can take more output: what
+  /// an edge-triggered EPOLLOUT does by itself on Linux.
+  void want_write(int fd);
+  /// Loop thread only. `fd` is about to be closed: forget it.
+  void closing(int fd) { remove(fd); }
+#else
+  void want_write(int /*fd*/) {}  // edge-triggered EPOLLOUT is armed for good
+  void closing(int /*fd*/) {}     // closing a socket takes it out of the epoll set
+#endif
 
   /// Any thread. Runs `fn` on the loop thread, in posting order.
   void post(std::function<void()> fn);
@@ -79,8 +104,20 @@ class EventLoop {
   void run_posted();
   void wake();
 
+#ifdef _WIN32
+  struct Watch {
+    int fd;
+    std::uint32_t events;  // EPOLLIN, EPOLLOUT, ...
+    std::uint64_t tag;
+    bool want_out;  // POLLOUT is asked for only until it has been reported once
+  };
+  std::vector<Watch> watches_;
+  Fd wake_in_;   // a loopback UDP socket: WSAPoll waits on sockets only
+  Fd wake_out_;  // connected to wake_in_
+#else
   Fd epoll_;
   Fd wake_fd_;
+#endif
   std::mutex mu_;
   std::vector<std::function<void()>> posted_;  // guarded by mu_
   std::vector<std::function<void()>> running_;

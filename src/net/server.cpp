@@ -1,8 +1,6 @@
 #include "lifeline/server.hpp"
 
-#include <netinet/in.h>
 #include <spdlog/spdlog.h>
-#include <sys/socket.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -18,23 +16,33 @@
 #include "lifeline/log.hpp"
 #include "server_context.hpp"
 #include "shard.hpp"
+#include "sys.hpp"
 
 namespace lifeline {
 using detail::Fd;
 using detail::Shard;
 
 namespace {
+// Linux: rebind at once after a restart, while old connections sit in
+// TIME_WAIT. Windows' SO_REUSEADDR would instead let another process take the
+// port from under a running server; its exclusive option is the safe one.
+#ifdef _WIN32
+constexpr int kReuseOption = SO_EXCLUSIVEADDRUSE;
+#else
+constexpr int kReuseOption = SO_REUSEADDR;
+#endif
+
 // A non-blocking listening socket on `addr`; throws std::system_error naming `text`.
 Fd listen_at(const detail::SocketAddress& addr, const std::string& text) {
-  Fd fd(::socket(addr.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  Fd fd(detail::sys::socket_nonblocking(addr.family()));
   const int one = 1;
   // IPv6 sockets take IPv6 only, so "[::]:7000" and "0.0.0.0:7000" can both
   // be listed, and a name's IPv4 and IPv6 addresses bind side by side.
   const bool v6_only =
-      addr.family() != AF_INET6 || ::setsockopt(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one) == 0;
-  if (!fd || !v6_only || ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
+      addr.family() != AF_INET6 || detail::sys::setsockopt(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, one) == 0;
+  if (!fd || !v6_only || detail::sys::setsockopt(fd.get(), SOL_SOCKET, kReuseOption, one) != 0 ||
       ::bind(fd.get(), addr.data(), addr.size) != 0 || ::listen(fd.get(), SOMAXCONN) != 0) {
-    throw std::system_error(errno, std::generic_category(),
+    throw std::system_error(detail::sys::last_socket_error(), std::generic_category(),
                             "cannot listen on " + text + " (" + detail::to_string(addr) + ")");
   }
   return fd;

@@ -1,8 +1,6 @@
 #include "shard.hpp"
 
 #include <spdlog/spdlog.h>
-#include <sys/epoll.h>
-#include <sys/socket.h>
 
 #include <cerrno>
 #include <cstring>
@@ -11,6 +9,7 @@
 #include "lifeline/log.hpp"
 #include "server_context.hpp"
 #include "socket_options.hpp"
+#include "sys.hpp"
 
 namespace lifeline::detail {
 namespace {
@@ -84,7 +83,7 @@ void Shard::accept_from(std::size_t listener) {
   const int lfd = listeners_[listener].get();
   for (int i = 0; i < kAcceptBatch; ++i) {
     SocketAddress ep;
-    Fd fd(::accept4(lfd, ep.data(), &ep.size, SOCK_NONBLOCK | SOCK_CLOEXEC));
+    Fd fd(sys::accept_nonblocking(lfd, ep.data(), &ep.size));
     if (!fd) {
       const int err = errno;
       if (err == EAGAIN || err == EWOULDBLOCK) {

@@ -1,16 +1,25 @@
 #include "socket_options.hpp"
 
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <sys/socket.h>
-
 #include <algorithm>
+
+#include "sys.hpp"
 
 namespace lifeline::detail {
 
+#ifdef _WIN32
+namespace {
+// ws2ipdef.h's values (Windows 10 1709 and later), which mingw-w64's headers
+// lack. An older Windows refuses them, harmlessly: the heartbeat decides.
+constexpr int TCP_KEEPIDLE = 3;
+constexpr int TCP_MAXRT = 5;
+constexpr int TCP_KEEPCNT = 16;
+constexpr int TCP_KEEPINTVL = 17;
+}  // namespace
+#endif
+
 void apply_socket_options(int fd, const Heartbeat& hb, bool keepalive) {
   const int one = 1;
-  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  sys::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, one);
   if (!keepalive) {
     return;
   }
@@ -21,11 +30,17 @@ void apply_socket_options(int fd, const Heartbeat& hb, bool keepalive) {
   // limit equal to the heartbeat timeout aborted such live connections
   // (tests/faults/test_packet_loss.py). The heartbeat decides at `timeout`.
   const auto user_timeout_ms = static_cast<unsigned>(kUserTimeoutFactor * hb.timeout.count());
-  ::setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
-  ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle_s, sizeof idle_s);
-  ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &idle_s, sizeof idle_s);
-  ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &count, sizeof count);
-  ::setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &user_timeout_ms, sizeof user_timeout_ms);
+  sys::setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, one);
+  sys::setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, idle_s);
+  sys::setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, idle_s);
+  sys::setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, count);
+#ifdef _WIN32
+  // Windows has no TCP_USER_TIMEOUT; TCP_MAXRT bounds retransmission, in seconds.
+  const int max_rt_s = std::max(1, static_cast<int>(user_timeout_ms / 1000));
+  sys::setsockopt(fd, IPPROTO_TCP, TCP_MAXRT, max_rt_s);
+#else
+  sys::setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, user_timeout_ms);
+#endif
 }
 
 }  // namespace lifeline::detail

@@ -3,6 +3,45 @@
 // from its epoll events: no thread, no timer of its own; the handshake counts
 // against the session's handshake deadline like HELLO does.
 
+#if !LIFELINE_TLS
+#include <cstdint>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+
+#include "lifeline/server.hpp"
+
+namespace lifeline::detail {
+
+// This build has no OpenSSL (the Windows build): a TLS option is refused at
+// construction with this message, so no TlsConn is ever made.
+class TlsContext {
+ public:
+  explicit TlsContext(const ServerTlsOptions& /*opts*/) {
+    throw std::invalid_argument("this build of lifeline has no TLS (built without OpenSSL): drop the tls options");
+  }
+  bool requires_client_cert() const { return false; }
+};
+
+class TlsConn {
+ public:
+  enum class Io : std::uint8_t { done, want_io, eof, error };
+  TlsConn(const TlsContext& /*ctx*/, int /*fd*/) {}
+  bool established() const { return false; }
+  Io handshake() { return Io::error; }
+  Io read(std::span<std::uint8_t> /*buf*/, std::size_t& /*n*/) { return Io::error; }
+  Io write(std::string_view /*data*/, std::size_t& /*n*/) { return Io::error; }
+  void shutdown() {}
+  const std::string& error() const { return error_; }
+  std::string peer_common_name() const { return {}; }
+
+ private:
+  std::string error_ = "no TLS in this build";
+};
+
+}  // namespace lifeline::detail
+#else
 #include <openssl/ssl.h>
 
 #include <cstdint>
@@ -65,3 +104,4 @@ class TlsConn {
 };
 
 }  // namespace lifeline::detail
+#endif  // LIFELINE_TLS

@@ -2,9 +2,14 @@
 // because lifeline::core does no I/O; the parsing it wraps stays in core
 // (src/core/token.cpp), where unit tests and the fuzzer reach it without files.
 
+#ifdef _WIN32
+#include <filesystem>
+#include <fstream>
+#else
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#endif
 
 #include <cerrno>
 #include <cstring>
@@ -20,6 +25,31 @@ std::string read_text_file(const std::string& path, const std::string& what, std
   const auto fail = [&](const std::string& why) {
     return std::invalid_argument("cannot read " + what + " '" + path + "': " + why);
   };
+#ifdef _WIN32
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const auto status = fs::status(path, ec);
+  if (ec) {
+    throw fail(ec.message());
+  }
+  if (fs::is_directory(status)) {
+    throw fail("is a directory");
+  }
+  if (!fs::is_regular_file(status)) {
+    throw fail("not a regular file");
+  }
+  if (fs::file_size(path, ec) > max_bytes) {
+    throw fail("larger than " + std::to_string(max_bytes) + " bytes");
+  }
+  std::ifstream in(path, std::ios::binary);
+  std::string text(max_bytes, '\0');
+  in.read(text.data(), static_cast<std::streamsize>(max_bytes));
+  if (in.bad()) {
+    throw fail("read error");
+  }
+  text.resize(static_cast<std::size_t>(in.gcount()));
+  return text;
+#else
   const detail::Fd file(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (!file) {
     throw fail(std::strerror(errno));
@@ -54,6 +84,7 @@ std::string read_text_file(const std::string& path, const std::string& what, std
     text.append(buf, static_cast<std::size_t>(n));
   }
   return text;
+#endif
 }
 
 }  // namespace lifeline
