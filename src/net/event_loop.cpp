@@ -15,16 +15,6 @@ constexpr int kBatch = 256;
 
 std::system_error last_error(const char* what) { return {errno, std::generic_category(), what}; }
 
-// epoll_wait's timeout in whole milliseconds, rounded up so a deadline is
-// never handled early (a wheel tick would otherwise spin until it is due).
-int timeout_ms(EventLoop::Clock::time_point now, EventLoop::Clock::time_point deadline) {
-  if (deadline <= now) {
-    return 0;
-  }
-  constexpr auto kMaxWait = std::chrono::milliseconds(1000);
-  const auto wait = std::chrono::ceil<std::chrono::milliseconds>(deadline - now);
-  return static_cast<int>(std::min(wait, kMaxWait).count());
-}
 }  // namespace
 
 void Fd::reset(int fd) {
@@ -61,49 +51,16 @@ std::error_code EventLoop::add(int fd, std::uint32_t events, std::uint64_t tag) 
 
 void EventLoop::remove(int fd) { ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, fd, nullptr); }
 
-void EventLoop::post(std::function<void()> fn) {
-  bool was_empty = false;
-  {
-    const std::lock_guard lock(mu_);
-    was_empty = posted_.empty();
-    posted_.push_back(std::move(fn));
-  }
-  // Only the first post after a drain needs to wake the loop: the rest are
-  // picked up by the same run_posted().
-  if (was_empty) {
-    wake();
-  }
-}
-
-void EventLoop::quit() {
-  {
-    const std::lock_guard lock(mu_);
-    quit_ = true;
-  }
-  wake();
-}
-
 void EventLoop::wake() {
   const std::uint64_t one = 1;
   [[maybe_unused]] const auto n = ::write(wake_fd_.get(), &one, sizeof one);
-}
-
-void EventLoop::run_posted() {
-  {
-    const std::lock_guard lock(mu_);
-    running_.swap(posted_);
-  }
-  for (auto& fn : running_) {
-    fn();
-  }
-  running_.clear();
 }
 
 void EventLoop::run(const ReadyFn& on_ready, Clock::time_point first_deadline, const DeadlineFn& on_deadline) {
   std::array<epoll_event, kBatch> events{};
   auto deadline = first_deadline;
   for (;;) {
-    const int n = ::epoll_wait(epoll_.get(), events.data(), kBatch, timeout_ms(Clock::now(), deadline));
+    const int n = ::epoll_wait(epoll_.get(), events.data(), kBatch, wait_ms(Clock::now(), deadline));
     if (n < 0 && errno != EINTR) {
       throw last_error("epoll_wait");
     }

@@ -103,6 +103,8 @@ class EventLoop {
  private:
   void run_posted();
   void wake();
+  /// The wait before `deadline` in whole milliseconds, rounded up, at most 1 s.
+  static int wait_ms(Clock::time_point now, Clock::time_point deadline);
 
 #ifdef _WIN32
   struct Watch {

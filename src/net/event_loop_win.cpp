@@ -21,15 +21,6 @@ namespace {
 
 std::system_error socket_error(const char* what) { return {sys::last_socket_error(), std::generic_category(), what}; }
 
-int timeout_ms(EventLoop::Clock::time_point now, EventLoop::Clock::time_point deadline) {
-  if (deadline <= now) {
-    return 0;
-  }
-  constexpr auto kMaxWait = std::chrono::milliseconds(1000);
-  const auto wait = std::chrono::ceil<std::chrono::milliseconds>(deadline - now);
-  return static_cast<int>(std::min(wait, kMaxWait).count());
-}
-
 std::uint32_t to_epoll(short revents) {
   std::uint32_t ev = 0;
   if ((revents & (POLLRDNORM | POLLRDBAND)) != 0) {
@@ -98,40 +89,9 @@ void EventLoop::want_write(int fd) {
   }
 }
 
-void EventLoop::post(std::function<void()> fn) {
-  bool was_empty = false;
-  {
-    const std::lock_guard lock(mu_);
-    was_empty = posted_.empty();
-    posted_.push_back(std::move(fn));
-  }
-  if (was_empty) {
-    wake();
-  }
-}
-
-void EventLoop::quit() {
-  {
-    const std::lock_guard lock(mu_);
-    quit_ = true;
-  }
-  wake();
-}
-
 void EventLoop::wake() {
   const char byte = 1;
   ::send(static_cast<SOCKET>(wake_out_.get()), &byte, 1, 0);
-}
-
-void EventLoop::run_posted() {
-  {
-    const std::lock_guard lock(mu_);
-    running_.swap(posted_);
-  }
-  for (auto& fn : running_) {
-    fn();
-  }
-  running_.clear();
 }
 
 void EventLoop::run(const ReadyFn& on_ready, Clock::time_point first_deadline, const DeadlineFn& on_deadline) {
@@ -148,7 +108,7 @@ void EventLoop::run(const ReadyFn& on_ready, Clock::time_point first_deadline, c
       }
       fds.push_back({static_cast<SOCKET>(w.fd), ev, 0});
     }
-    const int n = ::WSAPoll(fds.data(), static_cast<ULONG>(fds.size()), timeout_ms(Clock::now(), deadline));
+    const int n = ::WSAPoll(fds.data(), static_cast<ULONG>(fds.size()), wait_ms(Clock::now(), deadline));
     if (n == SOCKET_ERROR && ::WSAGetLastError() != WSAEINTR) {
       throw socket_error("WSAPoll");
     }
