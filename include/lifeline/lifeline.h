@@ -156,8 +156,9 @@ LL_API void ll_event_free(ll_event* event);
 /** Callback style: runs on a library thread with the `user` pointer given. A
  * client's events come one at a time from its I/O thread; a server's presence
  * events one at a time from its event thread, and DATA from the I/O thread of
- * the sending client (with several server threads, DATA callbacks may overlap). `event` lives only during the call. The callback must
- * not block and must not call ll_*_stop or ll_*_destroy on its handle. */
+ * the sending client (with several server threads, DATA callbacks may
+ * overlap). `event` lives only during the call. The callback must not block
+ * and must not call ll_*_stop or ll_*_destroy on its handle. */
 typedef void (*ll_event_fn)(const ll_event* event, void* user);
 
 /** Name of an LL_STATE_*, "online"; "unknown" otherwise. A static string. */
