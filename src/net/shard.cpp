@@ -202,6 +202,9 @@ void Shard::forget(std::uint64_t session_no) {
 
 void Shard::close_listeners() {
   assert_in_loop_thread(*this);
+  for (const auto& l : listeners_) {
+    loop_.closing(l.get());
+  }
   listeners_.clear();  // closing an fd also takes it out of the epoll set
 }
 
