@@ -39,11 +39,8 @@ static int handle(ll_client* client, const ll_event* ev) {
       check(ll_client_send(client, reply, strlen(reply)), "send");
       break;
     }
-    case LL_EVENT_OVERFLOW:
-      printf("overflow %lld\n", (long long)ll_event_int(ev, LL_FIELD_COUNT));
-      break;
-    default:
-      break;
+    case LL_EVENT_OVERFLOW: printf("overflow %lld\n", (long long)ll_event_int(ev, LL_FIELD_COUNT)); break;
+    default: break;
   }
   fflush(stdout);
   return 0;

@@ -7,6 +7,7 @@ under Debian's wine, against the Linux program and the other way round:
   offline with reason timeout within its bound (timeout + tick + slack);
 - the C example, linked against lifeline.dll, comes online, says hello, echoes
   DATA and says BYE on "quit";
+- lifeline.dll's wait handle (an event HANDLE) and its server, in one process;
 - what the Windows build leaves out (history, the admin API, hooks, TLS) is
   refused by name.
 
@@ -151,6 +152,14 @@ def test_c_example_on_lifeline_dll(env):
     check(agent.wait_exit(10) == 0, "agent.exe exited with %s", agent.proc.returncode)
 
 
+def test_wait_handle_and_server_in_lifeline_dll(env):
+    """tests/windows/wait_handle.c: the client's event HANDLE and an in-process server, under wine."""
+    p = env.run(["wine", os.path.join(WIN_BIN, "wait_handle.exe")], timeout=60)
+    out = p.stdout.replace("\r", "")
+    check(p.returncode == 0 and out.rstrip().endswith("PASS"), "wait_handle.exe exited %s: %s%s", p.returncode, out,
+          p.stderr[-400:])
+
+
 def test_windows_build_refuses_what_it_lacks(env):
     """Options of the layers the Windows build leaves out are refused by name, not ignored."""
     cases = [
@@ -178,6 +187,7 @@ if __name__ == "__main__":
         sys.exit(77)
     try:
         run([test_windows_agent_against_linux_server, test_windows_server_detects_a_frozen_linux_agent,
-             test_c_example_on_lifeline_dll, test_windows_build_refuses_what_it_lacks])
+             test_c_example_on_lifeline_dll, test_wait_handle_and_server_in_lifeline_dll,
+             test_windows_build_refuses_what_it_lacks])
     finally:
         subprocess.run(["wineserver", "-k"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
