@@ -39,10 +39,10 @@ def test_sigkill_then_restart_closes_sessions_as_server_lost(env):
     # Committed (the writer commits within 200 ms) before the kill:
     wait_until(lambda: history(env, "gone", missing_ok=True).get("reason") == "closed" or None, 5, "gone's offline in the database")
     killed_at = time.time()
+    mark = a.mark()  # before the kill: the agent may be back online before srv.start() returns
     srv.proc.send_signal(signal.SIGKILL)
     srv.proc.wait(5)
     srv.start()
-    mark = a.mark()
     a.wait_state("online", 10, start=mark)
     srv.wait_log(r"1 sessions a previous run left open were closed as server_lost", 5)
     h = wait_until(lambda: (lambda h: h if len(h["sessions"]) == 2 else None)(history(env, "h1")), 5,
