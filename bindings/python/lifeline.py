@@ -154,6 +154,7 @@ class _Handle:
     _prefix = ""
 
     def __init__(self, **options):
+        self._h = None  # close() and __del__ must work even if the next line fails
         h = ctypes.c_void_p()
         _check(getattr(library, self._prefix + "new")(ctypes.byref(h)))
         self._h = h

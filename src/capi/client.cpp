@@ -8,6 +8,7 @@
 #include <mutex>
 
 #include "event_queue.hpp"
+#include "handle_ops.hpp"
 #include "handles.hpp"
 #include "lifeline/lifeline.h"
 #include "options.hpp"
@@ -19,6 +20,9 @@ using lifeline::capi::guarded;
 using lifeline::capi::Kind;
 
 struct ll_client : lifeline::capi::HandleBase {
+  static constexpr auto kKind = Kind::client;
+  static constexpr const char* kName = "client";
+
   ll_client() : HandleBase(Kind::client), events(this) {}
   ~ll_client() override { client.reset(); }  // joins the I/O thread while `events` still exists
   ll_client(const ll_client&) = delete;
@@ -39,14 +43,32 @@ namespace {
 using Handle = std::shared_ptr<ll_client>;
 constexpr int kDestroyStopMs = 1000;
 
-Handle get(const ll_client* c) { return lifeline::capi::find(c, Kind::client, "client"); }
+using lifeline::capi::get;
 
-std::shared_ptr<lifeline::Client> running_client(const Handle& h) {
+// The running client, and the max_data it was started with (options may
+// change under the lock once it stops).
+std::shared_ptr<lifeline::Client> running_client(const Handle& h, std::uint32_t* max_data = nullptr) {
   const std::lock_guard lock(h->mu);
   if (!h->running) {
     throw Failure(LL_ERR_STATE, "the client is not running (call ll_client_start first)");
   }
+  if (max_data != nullptr) {
+    *max_data = h->options.max_data;
+  }
   return h->client;
+}
+
+// A string getter of the client (its id, its last error): "" before start.
+const char* client_text(ll_client* client, std::string_view fn, lifeline::capi::Slot slot,
+                        std::string (lifeline::Client::*getter)() const) {
+  std::string text;
+  guarded(fn, [&] {
+    const auto h = get(client);
+    const std::lock_guard lock(h->mu);
+    text = h->client ? ((*h->client).*getter)() : "";
+    return LL_OK;
+  });
+  return lifeline::capi::per_thread(slot, std::move(text));
 }
 
 void not_in_callback(const ll_client* c, const char* what) {
@@ -96,42 +118,14 @@ void stop_client(const std::shared_ptr<lifeline::Client>& c, int timeout_ms) {
 
 extern "C" {
 
-int ll_client_new(ll_client** out) {
-  return guarded("ll_client_new", [&] {
-    if (out == nullptr) {
-      throw Failure(LL_ERR_INVALID, "out is NULL");
-    }
-    auto h = std::make_shared<ll_client>();
-    lifeline::capi::register_handle(h.get(), h);
-    *out = h.get();
-    return LL_OK;
-  });
-}
+int ll_client_new(ll_client** out) { return lifeline::capi::make_handle("ll_client_new", out); }
 
 int ll_client_set(ll_client* client, const char* key, const char* value) {
-  return guarded("ll_client_set", [&] {
-    const auto h = get(client);
-    const auto k = lifeline::capi::text_arg(key, "key");
-    const auto v = lifeline::capi::text_arg(value, "value of '" + std::string(k) + "'");
-    const std::lock_guard lock(h->mu);
-    if (h->running) {
-      throw Failure(LL_ERR_STATE, "options are set before ll_client_start (or after ll_client_stop)");
-    }
-    lifeline::capi::set_client_option(h->options, h->queue_capacity, k, v);
-    return LL_OK;
-  });
+  return lifeline::capi::set_option("ll_client_set", client, key, value, lifeline::capi::set_client_option);
 }
 
 int ll_client_set_callback(ll_client* client, ll_event_fn fn, void* user) {
-  return guarded("ll_client_set_callback", [&] {
-    const auto h = get(client);
-    const std::lock_guard lock(h->mu);
-    if (h->running) {
-      throw Failure(LL_ERR_STATE, "the callback is set before ll_client_start");
-    }
-    h->events.set_callback(fn, user);
-    return LL_OK;
-  });
+  return lifeline::capi::set_callback("ll_client_set_callback", client, fn, user);
 }
 
 int ll_client_start(ll_client* client) {
@@ -192,8 +186,8 @@ int ll_client_send(ll_client* client, const void* data, size_t length) {
     if (data == nullptr && length > 0) {
       throw Failure(LL_ERR_INVALID, "data is NULL");
     }
-    const auto c = running_client(h);
-    const auto max = h->options.max_data;
+    std::uint32_t max = 0;
+    const auto c = running_client(h, &max);
     if (length > max) {
       throw Failure(LL_ERR_INVALID,
                     "a payload of " + std::to_string(length) + " bytes is over max_data (" + std::to_string(max) + ")");
@@ -287,55 +281,19 @@ int ll_client_get_rtt(ll_client* client, int64_t* rtt_us) {
 }
 
 const char* ll_client_error(ll_client* client) {
-  std::string text;
-  guarded("ll_client_error", [&] {
-    const auto h = get(client);
-    const std::lock_guard lock(h->mu);
-    text = h->client ? h->client->last_error() : "";
-    return LL_OK;
-  });
-  return lifeline::capi::per_thread(lifeline::capi::Slot::client_error, std::move(text));
+  return client_text(client, "ll_client_error", lifeline::capi::Slot::client_error, &lifeline::Client::last_error);
 }
 
 const char* ll_client_id(ll_client* client) {
-  std::string text;
-  guarded("ll_client_id", [&] {
-    const auto h = get(client);
-    const std::lock_guard lock(h->mu);
-    text = h->client ? h->client->id() : "";
-    return LL_OK;
-  });
-  return lifeline::capi::per_thread(lifeline::capi::Slot::client_id, std::move(text));
+  return client_text(client, "ll_client_id", lifeline::capi::Slot::client_id, &lifeline::Client::id);
 }
 
 int ll_client_poll(ll_client* client, int timeout_ms, ll_event** out) {
-  return guarded("ll_client_poll", [&] {
-    const auto h = get(client);
-    if (out == nullptr) {
-      throw Failure(LL_ERR_INVALID, "out is NULL");
-    }
-    *out = nullptr;
-    if (h->events.has_callback()) {
-      throw Failure(LL_ERR_STATE, "events go to the callback set with ll_client_set_callback");
-    }
-    auto ev = h->events.pop(timeout_ms);
-    if (!ev) {
-      return LL_ERR_TIMEOUT;  // the ordinary "nothing yet": no message
-    }
-    *out = ev.release();
-    return LL_OK;
-  });
+  return lifeline::capi::poll("ll_client_poll", client, timeout_ms, out);
 }
 
 int ll_client_wait_handle(ll_client* client, intptr_t* handle) {
-  return guarded("ll_client_wait_handle", [&] {
-    const auto h = get(client);
-    if (handle == nullptr) {
-      throw Failure(LL_ERR_INVALID, "handle is NULL");
-    }
-    *handle = h->events.wait_handle();
-    return LL_OK;
-  });
+  return lifeline::capi::wait_handle("ll_client_wait_handle", client, handle);
 }
 
 }  // extern "C"

@@ -6,6 +6,7 @@
 #include <mutex>
 
 #include "event_queue.hpp"
+#include "handle_ops.hpp"
 #include "handles.hpp"
 #include "lifeline/lifeline.h"
 #include "options.hpp"
@@ -17,6 +18,9 @@ using lifeline::capi::guarded;
 using lifeline::capi::Kind;
 
 struct ll_server : lifeline::capi::HandleBase {
+  static constexpr auto kKind = Kind::server;
+  static constexpr const char* kName = "server";
+
   ll_server() : HandleBase(Kind::server), events(this) {}
   ~ll_server() override { server.reset(); }  // joins every thread while `events` still exists
   ll_server(const ll_server&) = delete;
@@ -34,7 +38,7 @@ namespace {
 
 using Handle = std::shared_ptr<ll_server>;
 
-Handle get(const ll_server* s) { return lifeline::capi::find(s, Kind::server, "server"); }
+using lifeline::capi::get;
 
 void not_in_callback(const ll_server* s, const char* what) {
   if (EventQueue::in_callback_of(s)) {
@@ -90,42 +94,14 @@ std::shared_ptr<lifeline::Server> take_running(ll_server* h) {
 
 extern "C" {
 
-int ll_server_new(ll_server** out) {
-  return guarded("ll_server_new", [&] {
-    if (out == nullptr) {
-      throw Failure(LL_ERR_INVALID, "out is NULL");
-    }
-    auto h = std::make_shared<ll_server>();
-    lifeline::capi::register_handle(h.get(), h);
-    *out = h.get();
-    return LL_OK;
-  });
-}
+int ll_server_new(ll_server** out) { return lifeline::capi::make_handle("ll_server_new", out); }
 
 int ll_server_set(ll_server* server, const char* key, const char* value) {
-  return guarded("ll_server_set", [&] {
-    const auto h = get(server);
-    const auto k = lifeline::capi::text_arg(key, "key");
-    const auto v = lifeline::capi::text_arg(value, "value of '" + std::string(k) + "'");
-    const std::lock_guard lock(h->mu);
-    if (h->running) {
-      throw Failure(LL_ERR_STATE, "options are set before ll_server_start");
-    }
-    lifeline::capi::set_server_option(h->options, h->queue_capacity, k, v);
-    return LL_OK;
-  });
+  return lifeline::capi::set_option("ll_server_set", server, key, value, lifeline::capi::set_server_option);
 }
 
 int ll_server_set_callback(ll_server* server, ll_event_fn fn, void* user) {
-  return guarded("ll_server_set_callback", [&] {
-    const auto h = get(server);
-    const std::lock_guard lock(h->mu);
-    if (h->running) {
-      throw Failure(LL_ERR_STATE, "the callback is set before ll_server_start");
-    }
-    h->events.set_callback(fn, user);
-    return LL_OK;
-  });
+  return lifeline::capi::set_callback("ll_server_set_callback", server, fn, user);
 }
 
 int ll_server_start(ll_server* server) {
@@ -231,33 +207,11 @@ int ll_server_send(ll_server* server, const char* id, const void* data, size_t l
 }
 
 int ll_server_poll(ll_server* server, int timeout_ms, ll_event** out) {
-  return guarded("ll_server_poll", [&] {
-    const auto h = get(server);
-    if (out == nullptr) {
-      throw Failure(LL_ERR_INVALID, "out is NULL");
-    }
-    *out = nullptr;
-    if (h->events.has_callback()) {
-      throw Failure(LL_ERR_STATE, "events go to the callback set with ll_server_set_callback");
-    }
-    auto ev = h->events.pop(timeout_ms);
-    if (!ev) {
-      return LL_ERR_TIMEOUT;
-    }
-    *out = ev.release();
-    return LL_OK;
-  });
+  return lifeline::capi::poll("ll_server_poll", server, timeout_ms, out);
 }
 
 int ll_server_wait_handle(ll_server* server, intptr_t* handle) {
-  return guarded("ll_server_wait_handle", [&] {
-    const auto h = get(server);
-    if (handle == nullptr) {
-      throw Failure(LL_ERR_INVALID, "handle is NULL");
-    }
-    *handle = h->events.wait_handle();
-    return LL_OK;
-  });
+  return lifeline::capi::wait_handle("ll_server_wait_handle", server, handle);
 }
 
 const char* ll_version(void) { return LIFELINE_VERSION; }
