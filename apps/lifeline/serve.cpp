@@ -120,6 +120,8 @@ void reload(const ServeReloader& reloader, Server& server, AdminServer* admin, s
   }
 }
 
+}  // namespace
+
 void run_serve(CLI::App& cmd, ServeArgs& args) {
   const ServeReloader reloader(cmd);  // the command line as given, before the file adds to it
   if (!args.config.empty()) {
@@ -151,12 +153,7 @@ void run_serve(CLI::App& cmd, ServeArgs& args) {
       admin->add_metrics([h = hooks.get()](std::string& out) { append_hook_metrics(out, h->stats()); });
     }
   }
-  try {
-    server.start();
-  } catch (const std::exception& e) {  // cannot bind, or a listen name that does not resolve
-    logger()->critical("{}", e.what());
-    throw CLI::RuntimeError(1);
-  }
+  start_server(server);
   if (admin) {
     try {
       admin->start();
@@ -175,20 +172,10 @@ void run_serve(CLI::App& cmd, ServeArgs& args) {
   std::string admin_token = admin_options ? admin_options->token : "";
   const int sig =
       wait_for_termination_signal({}, [&] { reload(reloader, server, admin.get(), admin_token, hooks.get()); });
-  logger()->info("signal {} received: saying BYE(shutdown) to {} clients", sig, server.online_count());
-  server.stop(Reason::shutdown);
+  stop_server(server, sig);
   if (admin) {
     admin->stop();  // after the server: event streams get every offline event first
   }
-}
-
-}  // namespace
-
-void register_serve(CLI::App& app) {
-  auto* cmd = app.add_subcommand("serve", "run the presence server");
-  auto args = std::make_shared<ServeArgs>();
-  add_serve_options(*cmd, *args);
-  cmd->callback([cmd, args] { run_serve(*cmd, *args); });
 }
 
 }  // namespace lifeline::app

@@ -1,11 +1,13 @@
 #include "serve_config.hpp"
 
+#include <spdlog/spdlog.h>
 #include <toml++/toml.h>
 
 #include <sstream>
 
 #include "common.hpp"
 #include "lifeline/files.hpp"
+#include "lifeline/log.hpp"
 #include "lifeline/token.hpp"
 
 namespace lifeline::app {
@@ -179,6 +181,20 @@ ServerOptions options_from_toml(std::string_view text) {
   app.parse(std::vector<std::string>{});
   apply_config_text(app, text, "config");
   return to_options(args);
+}
+
+void start_server(Server& server) {
+  try {
+    server.start();
+  } catch (const std::exception& e) {  // cannot bind, or a listen name that does not resolve
+    logger()->critical("{}", e.what());
+    throw CLI::RuntimeError(1);
+  }
+}
+
+void stop_server(Server& server, int sig) {
+  logger()->info("signal {} received: saying BYE(shutdown) to {} clients", sig, server.online_count());
+  server.stop(Reason::shutdown);
 }
 
 }  // namespace lifeline::app

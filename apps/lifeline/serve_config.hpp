@@ -46,6 +46,17 @@ struct ServeArgs {
   HookArgs hooks;
 };
 
+/// Runs the server until SIGINT/SIGTERM: serve.cpp on Linux, serve_win.cpp
+/// in the Windows build. register_serve() (serve_register.cpp) calls it.
+void run_serve(CLI::App& cmd, ServeArgs& args);
+
+/// Starts `server`; on failure (an address that cannot be bound or a name
+/// that does not resolve) logs why and ends the program with status 1.
+void start_server(Server& server);
+
+/// After signal `sig`: BYE(shutdown) to every client, and the server stops.
+void stop_server(Server& server, int sig);
+
 /// Adds every `serve` option to `cmd`, bound to `args`.
 void add_serve_options(CLI::App& cmd, ServeArgs& args);
 

@@ -30,6 +30,8 @@ void refuse_unavailable(const CLI::App& cmd, const ServeArgs& args) {
   }
 }
 
+}  // namespace
+
 void run_serve(CLI::App& cmd, ServeArgs& args) {
   if (!args.config.empty()) {
     apply_config(cmd, args.config);
@@ -38,27 +40,12 @@ void run_serve(CLI::App& cmd, ServeArgs& args) {
   refuse_unavailable(cmd, args);
   Server server(to_options(args));
   log_data_at_debug(server);
-  try {
-    server.start();
-  } catch (const std::exception& e) {  // cannot bind, or a listen name that does not resolve
-    logger()->critical("{}", e.what());
-    throw CLI::RuntimeError(1);
-  }
+  start_server(server);
   if (!args.port_file.empty()) {
     write_port_file(args.port_file, server.ports().at(0));
   }
   const int sig = wait_for_termination_signal();
-  logger()->info("signal {} received: saying BYE(shutdown) to {} clients", sig, server.online_count());
-  server.stop(Reason::shutdown);
-}
-
-}  // namespace
-
-void register_serve(CLI::App& app) {
-  auto* cmd = app.add_subcommand("serve", "run the presence server");
-  auto args = std::make_shared<ServeArgs>();
-  add_serve_options(*cmd, *args);
-  cmd->callback([cmd, args] { run_serve(*cmd, *args); });
+  stop_server(server, sig);
 }
 
 }  // namespace lifeline::app

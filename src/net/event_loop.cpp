@@ -75,10 +75,8 @@ void EventLoop::run(const ReadyFn& on_ready, Clock::time_point first_deadline, c
     if (woken) {
       std::uint64_t count = 0;
       [[maybe_unused]] const auto r = ::read(wake_fd_.get(), &count, sizeof count);
-      run_posted();
-      const std::lock_guard lock(mu_);
-      if (quit_) {
-        return;
+      if (run_posted()) {
+        return;  // quit()
       }
     }
     if (const auto now = Clock::now(); now >= deadline) {

@@ -101,7 +101,8 @@ class EventLoop {
   void run(const ReadyFn& on_ready, Clock::time_point first_deadline, const DeadlineFn& on_deadline);
 
  private:
-  void run_posted();
+  /// Runs what was posted; true once quit() was called.
+  bool run_posted();
   void wake();
   /// The wait before `deadline` in whole milliseconds, rounded up, at most 1 s.
   static int wait_ms(Clock::time_point now, Clock::time_point deadline);

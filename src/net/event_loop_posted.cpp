@@ -40,7 +40,7 @@ void EventLoop::quit() {
   wake();
 }
 
-void EventLoop::run_posted() {
+bool EventLoop::run_posted() {
   {
     const std::lock_guard lock(mu_);
     running_.swap(posted_);
@@ -49,6 +49,8 @@ void EventLoop::run_posted() {
     fn();
   }
   running_.clear();
+  const std::lock_guard lock(mu_);
+  return quit_;
 }
 
 }  // namespace lifeline::detail

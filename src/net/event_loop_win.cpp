@@ -139,10 +139,8 @@ void EventLoop::run(const ReadyFn& on_ready, Clock::time_point first_deadline, c
       std::array<char, 64> sink{};
       while (::recv(static_cast<SOCKET>(wake_in_.get()), sink.data(), static_cast<int>(sink.size()), 0) > 0) {
       }
-      run_posted();
-      const std::lock_guard lock(mu_);
-      if (quit_) {
-        return;
+      if (run_posted()) {
+        return;  // quit()
       }
     }
     if (const auto now = Clock::now(); now >= deadline) {
