@@ -163,6 +163,10 @@ void run_serve(CLI::App& cmd, ServeArgs& args) {
       throw CLI::RuntimeError(1);
     }
   }
+  // The WebSocket port first: a script that waits for --port-file finds both.
+  if (!args.ws_port_file.empty() && !server.ws_ports().empty()) {
+    write_port_file(args.ws_port_file, server.ws_ports().at(0));
+  }
   if (!args.port_file.empty()) {
     write_port_file(args.port_file, server.ports().at(0));
   }

@@ -86,7 +86,14 @@ ServerOptions to_options(const ServeArgs& a) {
   o.heartbeat.max_timeout = duration_arg("--max-timeout", a.max_timeout);
   o.tick = duration_arg("--tick", a.tick);
   o.handshake_timeout = duration_arg("--handshake-timeout", a.handshake_timeout);
-  o.duplicates = a.duplicates == "reject" ? DuplicatePolicy::reject : DuplicatePolicy::takeover;
+  o.duplicates = a.duplicates == "reject"  ? DuplicatePolicy::reject
+                 : a.duplicates == "multi" ? DuplicatePolicy::multi
+                                           : DuplicatePolicy::takeover;
+  o.max_sessions_per_id = a.max_sessions_per_id;
+  o.websocket.listen = split_list(a.ws_listen);
+  o.websocket.path = a.ws_path;
+  o.websocket.allowed_origins = split_list(a.ws_allowed_origins);
+  o.websocket.max_upgrade_bytes = a.ws_max_upgrade_bytes;
   o.max_data = a.max_data;
   o.max_hello = a.max_hello;
   o.max_bye = a.max_bye;
@@ -131,9 +138,25 @@ void add_serve_options(CLI::App& cmd_ref, ServeArgs& args_ref) {
       ->capture_default_str();
   cmd->add_option("--handshake-timeout", args->handshake_timeout, "a connection must send HELLO within this time")
       ->capture_default_str();
-  cmd->add_option("--duplicates", args->duplicates, "a second connection with an online id: takeover or reject")
-      ->check(CLI::IsMember({"takeover", "reject"}))
+  cmd->add_option("--duplicates", args->duplicates,
+                  "a second connection with an online id: takeover, reject, or multi (the id holds several "
+                  "sessions: tabs, devices)")
+      ->check(CLI::IsMember({"takeover", "reject", "multi"}))
       ->capture_default_str();
+  cmd->add_option("--max-sessions-per-id", args->max_sessions_per_id,
+                  "with --duplicates multi: sessions one id may hold at once (1..1000); one more gets ERROR rejected")
+      ->capture_default_str();
+  cmd->add_option("--ws-listen", args->ws_listen,
+                  "also accept WebSocket clients (browsers) on HOST:PORT (repeatable; wss with --tls-cert)");
+  cmd->add_option("--ws-path", args->ws_path, "the path WebSocket upgrade requests must ask for")
+      ->capture_default_str();
+  cmd->add_option("--ws-allowed-origin", args->ws_allowed_origins,
+                  "a web page origin (https://app.example.com) allowed to connect, or * for any (repeatable; "
+                  "default: no browser; requests without Origin are always allowed)");
+  cmd->add_option("--ws-max-upgrade-bytes", args->ws_max_upgrade_bytes,
+                  "largest WebSocket upgrade request, bytes (512..65536; larger gets 431)")
+      ->capture_default_str();
+  cmd->add_option("--ws-port-file", args->ws_port_file, "write the first bound WebSocket port to this file");
   cmd->add_option("--max-data", args->max_data, "largest DATA payload accepted, bytes")->capture_default_str();
   cmd->add_option("--max-hello", args->max_hello,
                   "largest HELLO payload accepted, bytes (64..4096; bounds memory before the handshake)")

@@ -28,6 +28,12 @@ struct ServeArgs {
   std::string tick = "50ms";
   std::string handshake_timeout = "5s";
   std::string duplicates = "takeover";
+  std::size_t max_sessions_per_id = 8;
+  std::vector<std::string> ws_listen;
+  std::string ws_path = "/lifeline";
+  std::vector<std::string> ws_allowed_origins;
+  std::size_t ws_max_upgrade_bytes = 8192;
+  std::string ws_port_file;
   std::uint32_t max_data = 65536;
   std::uint32_t max_hello = 4096;
   std::uint32_t max_bye = 1024;

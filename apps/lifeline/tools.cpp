@@ -57,6 +57,7 @@ void print_list(const ListResult& list, bool json) {
       }
       boost::json::object client{{"id", e.id},
                                  {"peer", e.remote},
+                                 {"transport", transport_name(e.transport)},
                                  {"since", timestamp(unix_ms(e.since_ms))},
                                  {"last_seen", timestamp(unix_ms(e.last_seen_ms))},
                                  {"interval_ms", e.interval_ms},
@@ -64,6 +65,9 @@ void print_list(const ListResult& list, bool json) {
                                  {"labels", labels}};
       if (e.rtt_us != 0) {
         client["rtt_us"] = e.rtt_us;  // absent until measured
+      }
+      if (e.session != 0) {
+        client["session"] = e.session;  // absent from a server before protocol version 3
       }
       arr.push_back(std::move(client));
     }
@@ -77,20 +81,21 @@ void print_list(const ListResult& list, bool json) {
   }
   // Columns as wide as their widest cell: a long id or an IPv6 peer never
   // pushes the rest of its row out of line.
-  std::vector<std::array<std::string, 7>> rows{{"ID", "PEER", "SINCE", "LAST SEEN", "RTT", "HEARTBEAT", "LABELS"}};
+  std::vector<std::array<std::string, 8>> rows{
+      {"ID", "PEER", "VIA", "SINCE", "LAST SEEN", "RTT", "HEARTBEAT", "LABELS"}};
   for (const auto& e : entries) {
     std::string labels;
     for (const auto& l : e.labels) {
       labels += (labels.empty() ? "" : ",") + l.key + "=" + l.value;
     }
-    rows.push_back({e.id, e.remote,
+    rows.push_back({e.id, e.remote, transport_name(e.transport),
                     timestamp(std::chrono::system_clock::time_point(std::chrono::milliseconds(e.since_ms))),
                     ago(e.last_seen_ms), e.rtt_us == 0 ? "-" : std::to_string(e.rtt_us) + "us",
                     format_duration(std::chrono::milliseconds(e.interval_ms)) + "/" +
                         format_duration(std::chrono::milliseconds(e.timeout_ms)),
                     labels});
   }
-  std::array<std::size_t, 7> width{};
+  std::array<std::size_t, 8> width{};
   for (const auto& row : rows) {
     for (std::size_t c = 0; c < row.size(); ++c) {
       width[c] = std::max(width[c], row[c].size());
@@ -174,8 +179,12 @@ void print_event(const proto::Event& e, bool json) {
     if (!e.remote.empty()) {
       o["peer"] = e.remote;
     }
-    if (e.kind == proto::EventKind::offline) {
-      o["reason"] = std::string(to_string(e.reason));  // only an offline event has one
+    if (e.session != 0) {
+      o["session"] = e.session;  // absent from a server before protocol version 3
+      o["transport"] = transport_name(e.transport);
+    }
+    if (e.kind == proto::EventKind::offline || e.kind == proto::EventKind::leave) {
+      o["reason"] = std::string(to_string(e.reason));  // only an ending has one
     }
     std::cout << boost::json::serialize(o) << std::endl;
     return;
@@ -185,7 +194,10 @@ void print_event(const proto::Event& e, bool json) {
     return;
   }
   std::cout << timestamp(at) << " #" << e.seq << " " << to_string(e.kind) << " id=" << e.id << " remote=" << e.remote;
-  if (e.kind == proto::EventKind::offline) {
+  if (e.session != 0) {
+    std::cout << " via=" << transport_name(e.transport);
+  }
+  if (e.kind == proto::EventKind::offline || e.kind == proto::EventKind::leave) {
     std::cout << " reason=" << to_string(e.reason);
   }
   std::cout << std::endl;

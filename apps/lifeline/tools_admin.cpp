@@ -43,6 +43,8 @@ proto::ListEntry entry_of(const json::object& c) {
   for (const auto& [k, v] : c.at("labels").as_object()) {
     e.labels.push_back(proto::Label{std::string(k), std::string(v.as_string())});
   }
+  e.session = c.contains("session") ? c.at("session").to_number<std::uint64_t>() : 0;
+  e.transport = c.contains("transport") ? transport_from_name(c.at("transport").as_string()) : Transport::tcp;
   return e;
 }
 
@@ -57,7 +59,8 @@ void add_page(ListResult& list, const json::value& page) {
 }
 
 proto::EventKind kind_named(std::string_view name) {
-  for (const auto k : {proto::EventKind::online, proto::EventKind::offline, proto::EventKind::takeover}) {
+  for (const auto k : {proto::EventKind::online, proto::EventKind::offline, proto::EventKind::takeover,
+                       proto::EventKind::join, proto::EventKind::leave}) {
     if (proto::to_string(k) == name) {
       return k;
     }
@@ -77,6 +80,8 @@ proto::Event event_of(const json::value& v) {
   if (o.contains("reason")) {
     e.reason = proto::reason_from_string(o.at("reason").as_string()).value_or(proto::Reason::none);
   }
+  e.session = o.contains("session") ? o.at("session").to_number<std::uint64_t>() : 0;
+  e.transport = o.contains("transport") ? transport_from_name(o.at("transport").as_string()) : Transport::tcp;
   return e;
 }
 

@@ -91,7 +91,7 @@ typedef struct ll_event ll_event;
 enum {
   LL_EVENT_STATE = 1,    /**< client: its connection state changed */
   LL_EVENT_DATA = 2,     /**< DATA arrived (server: LL_FIELD_ID says from whom) */
-  LL_EVENT_PRESENCE = 3, /**< a presence event: online, offline (with reason), takeover, gap */
+  LL_EVENT_PRESENCE = 3, /**< a presence event: online, offline (with reason), takeover, gap, join, leave */
   LL_EVENT_LIST = 4,     /**< an online list: ll_event_count entries */
   LL_EVENT_OVERFLOW = 5  /**< the poll queue was full: LL_FIELD_COUNT events before the next were dropped */
 };
@@ -236,7 +236,11 @@ LL_API int ll_server_new(ll_server** out);
  *   interval, timeout   the default heartbeat; min_interval, max_interval, min_timeout, max_timeout bound proposals
  *   tick                timing wheel resolution
  *   handshake_timeout   time a connection has to send HELLO
- *   duplicates          "takeover" or "reject"
+ *   duplicates          "takeover", "reject" or "multi" (an id may hold several sessions)
+ *   max_sessions_per_id with "multi": sessions one id may hold (1..1000)
+ *   ws_listen           "host:port[,...]": also accept WebSocket clients (browsers)
+ *   ws_path             the path of WebSocket upgrades ("/lifeline")
+ *   ws_allowed_origin   one more origin a browser may connect from, or "*"
  *   max_data, max_outbound, max_connections, max_connections_per_address
  *   event_buffer        presence events kept for readers that resume
  *   tcp_keepalive       bool

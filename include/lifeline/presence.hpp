@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "lifeline/heartbeat.hpp"
@@ -22,13 +23,34 @@ using Reason = proto::Reason;
 enum class DuplicatePolicy {
   takeover,  ///< the old connection is closed with reason `replaced`; the id stays online
   reject,    ///< the newcomer gets ERROR `rejected`
+  /// The id may hold several sessions at once (tabs, devices), up to
+  /// ServerOptions::max_sessions_per_id: it is online while one is. Events:
+  /// `online` for the first session, `join` for each further one, `leave`
+  /// when one of several ends, `offline` when the last one ends.
+  multi,
 };
 
-/// How a client reaches the server.
-enum class Transport : std::uint8_t { tcp, tls };
+/// How a client reaches the server (the wire's TransportCode, version 3).
+using Transport = proto::TransportCode;
 
-/// "tcp" or "tls", as the admin API and JSON output name it.
-constexpr const char* transport_name(Transport t) { return t == Transport::tls ? "tls" : "tcp"; }
+/// "tcp", "tls", "ws" or "wss", as lists, events and JSON output name it.
+constexpr const char* transport_name(Transport t) {
+  switch (t) {
+    case Transport::tls: return "tls";
+    case Transport::ws: return "ws";
+    case Transport::wss: return "wss";
+    case Transport::tcp: break;
+  }
+  return "tcp";
+}
+
+/// The Transport named by transport_name(), or tcp for any other text.
+constexpr Transport transport_from_name(std::string_view name) {
+  return name == "tls"   ? Transport::tls
+         : name == "ws"  ? Transport::ws
+         : name == "wss" ? Transport::wss
+                         : Transport::tcp;
+}
 
 /// One entry of the online list, as seen at the moment it was taken.
 struct OnlineClient {
@@ -60,6 +82,7 @@ struct PresenceEvent {
   std::string remote;
   std::uint64_t session = 0;
   std::uint64_t instance = 0;  ///< the server run that numbered it
+  Transport transport = Transport::tcp;
 };
 
 /// A server run's id as text and JSON show it: 16 hex digits (a JSON number

@@ -1,5 +1,5 @@
 #pragma once
-/// Wire protocol versions 1 and 2 (docs/protocol.md): frame types, payload
+/// Wire protocol versions 1 to 3 (docs/protocol.md): frame types, payload
 /// structs, encoders and payload parsers. Pure functions and value types: thread-safe to call
 /// concurrently on distinct objects.
 
@@ -18,8 +18,10 @@ namespace lifeline::proto {
 /// The newest version this code speaks, and the oldest it still accepts.
 /// Version 2 adds the server's instance id (WELCOME, EVENT, LIST_REPLY), the
 /// sequence number a LIST_REPLY reflects, gap events, and SUBSCRIBE with a
-/// snapshot or a resume point (docs/protocol.md section 9).
-inline constexpr std::uint8_t kVersion = 2;
+/// snapshot or a resume point; version 3 adds each entry's and event's
+/// session number and transport, and the per-session `join` and `leave`
+/// events of the `multi` duplicate policy (docs/protocol.md section 9).
+inline constexpr std::uint8_t kVersion = 3;
 inline constexpr std::uint8_t kMinVersion = 1;
 inline constexpr std::size_t kHeaderSize = 5;
 inline constexpr std::size_t kMaxIdLength = 128;
@@ -78,8 +80,13 @@ enum class ErrorCode : std::uint16_t {
 };
 
 /// `gap` (version 2): the subscriber missed every event up to and including
-/// this one's `seq`; the stream goes on with `seq + 1`.
-enum class EventKind : std::uint8_t { online = 1, offline = 2, takeover = 3, gap = 4 };
+/// this one's `seq`; the stream goes on with `seq + 1`. `join` and `leave`
+/// (version 3, duplicate policy `multi`): a further session of an id that is
+/// online already started, or one of several ended while the id stays online.
+enum class EventKind : std::uint8_t { online = 1, offline = 2, takeover = 3, gap = 4, join = 5, leave = 6 };
+
+/// How a session reaches the server (version 3 list entries and events).
+enum class TransportCode : std::uint8_t { tcp = 0, tls = 1, ws = 2, wss = 3 };
 
 /// SUBSCRIBE flag bits (version 2).
 inline constexpr std::uint8_t kSubscribeSnapshot = 0x01;  ///< the online list first, then events after it
@@ -161,6 +168,8 @@ struct ListEntry {
   std::uint32_t interval_ms = 0;
   std::uint32_t timeout_ms = 0;
   std::vector<Label> labels;
+  std::uint64_t session = 0;                     ///< version 3
+  TransportCode transport = TransportCode::tcp;  ///< version 3
 };
 
 struct ListReply {
@@ -187,7 +196,9 @@ struct Event {
   std::int64_t at_ms = 0;
   std::string id;
   std::string remote;
-  std::uint64_t instance = 0;  ///< version 2
+  std::uint64_t instance = 0;                    ///< version 2
+  std::uint64_t session = 0;                     ///< version 3
+  TransportCode transport = TransportCode::tcp;  ///< version 3
 };
 
 /// A payload that failed to parse, with the protocol error to answer and a
@@ -212,8 +223,8 @@ void encode(const Subscribe& m, std::string& out);
 void encode_data(std::string_view payload, std::string& out);
 void encode_list(std::uint32_t request_id, std::string& out);
 void encode_subscribe(std::string& out);
-/// Size of one entry once encoded, to split a LIST_REPLY under a frame limit.
-std::size_t encoded_size(const ListEntry& e);
+/// Size of one entry once encoded in `version`, to split a LIST_REPLY under a frame limit.
+std::size_t encoded_size(const ListEntry& e, std::uint8_t version);
 
 /// PING and PONG are fixed 13-byte frames built on the stack: no allocation on
 /// the heartbeat path.

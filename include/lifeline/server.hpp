@@ -36,6 +36,23 @@ struct ServerTlsOptions {
   bool enabled() const { return !cert_file.empty(); }
 };
 
+/// Where and how the server accepts WebSocket clients (browsers). Each
+/// session on them is a session like any other, listed with transport `ws`
+/// (`wss` when ServerOptions::tls is set: TLS applies to every listener).
+struct WebSocketOptions {
+  /// "host:port" addresses, as ServerOptions::listen; empty = no WebSocket.
+  std::vector<std::string> listen;
+  /// The one path upgrade requests must ask for; others get 404.
+  std::string path = "/lifeline";
+  /// Origins a browser may connect from, exactly ("https://app.example.com"),
+  /// or "*" for any. Empty: no browser at all. A request without an Origin
+  /// header (not a browser) is always accepted.
+  std::vector<std::string> allowed_origins;
+  /// Largest upgrade request (request line and headers); larger gets 431.
+  /// It must arrive within handshake_timeout, or it gets 408.
+  std::size_t max_upgrade_bytes = 8192;
+};
+
 struct ServerOptions {
   /// "host:port" addresses to listen on: IPv4 literals, "[v6]:port", or names
   /// resolved at start() ("localhost:7000" listens on each address the name
@@ -50,6 +67,11 @@ struct ServerOptions {
   /// A connection must complete HELLO within this time.
   std::chrono::milliseconds handshake_timeout{5000};
   DuplicatePolicy duplicates = DuplicatePolicy::takeover;
+  /// With DuplicatePolicy::multi: the most sessions one id may hold at once;
+  /// one more is answered ERROR `rejected`.
+  std::size_t max_sessions_per_id = 8;
+  /// WebSocket listeners for browsers (docs/protocol.md section 11).
+  WebSocketOptions websocket;
   /// Largest DATA payload accepted, bytes.
   std::uint32_t max_data = 65536;
   /// Largest HELLO and BYE payloads accepted, bytes: caps at or below the
@@ -116,6 +138,8 @@ class Server {
 
   /// Bound ports, in the order of ServerOptions::listen (valid after start()).
   std::vector<std::uint16_t> ports() const;
+  /// Bound WebSocket ports, in the order of WebSocketOptions::listen (valid after start()).
+  std::vector<std::uint16_t> ws_ports() const;
 
   /// Presence events (online, offline with reason, takeover) from now on, in
   /// sequence order, one at a time, on the server's event thread: never on an

@@ -175,10 +175,20 @@ void set_server_option(ServerOptions& o, std::size_t& queue_capacity, std::strin
   } else if (k == "handshake_timeout") {
     o.handshake_timeout = to_ms(k, v);
   } else if (k == "duplicates") {
-    if (v != "takeover" && v != "reject") {
-      bad(k, v, "takeover or reject");
+    if (v != "takeover" && v != "reject" && v != "multi") {
+      bad(k, v, "takeover, reject or multi");
     }
-    o.duplicates = v == "takeover" ? DuplicatePolicy::takeover : DuplicatePolicy::reject;
+    o.duplicates = v == "takeover" ? DuplicatePolicy::takeover
+                   : v == "reject" ? DuplicatePolicy::reject
+                                   : DuplicatePolicy::multi;
+  } else if (k == "max_sessions_per_id") {
+    o.max_sessions_per_id = to_uint(k, v, 1000);
+  } else if (k == "ws_listen") {
+    o.websocket.listen = endpoints(k, v);
+  } else if (k == "ws_path") {
+    o.websocket.path = s;
+  } else if (k == "ws_allowed_origin") {
+    o.websocket.allowed_origins.push_back(s);
   } else if (k == "max_data") {
     o.max_data = static_cast<std::uint32_t>(to_uint(k, v, kU32));
   } else if (k == "max_outbound") {

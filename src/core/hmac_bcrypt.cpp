@@ -46,6 +46,28 @@ Mac hmac_sha256(std::string_view key, std::string_view data) {
   return mac;
 }
 
+std::array<std::uint8_t, 20> sha1(std::string_view data) {
+  static const BCRYPT_ALG_HANDLE sha1_provider = [] {
+    BCRYPT_ALG_HANDLE h = nullptr;
+    if (!BCRYPT_SUCCESS(::BCryptOpenAlgorithmProvider(&h, BCRYPT_SHA1_ALGORITHM, nullptr, 0))) {
+      throw std::runtime_error("BCryptOpenAlgorithmProvider(SHA1) failed");
+    }
+    return h;
+  }();
+  std::array<std::uint8_t, 20> digest{};
+  BCRYPT_HASH_HANDLE hash = nullptr;
+  bool ok = BCRYPT_SUCCESS(::BCryptCreateHash(sha1_provider, &hash, nullptr, 0, nullptr, 0, 0));
+  ok = ok && BCRYPT_SUCCESS(::BCryptHashData(hash, bytes(data), static_cast<ULONG>(data.size()), 0));
+  ok = ok && BCRYPT_SUCCESS(::BCryptFinishHash(hash, digest.data(), static_cast<ULONG>(digest.size()), 0));
+  if (hash != nullptr) {
+    ::BCryptDestroyHash(hash);
+  }
+  if (!ok) {
+    throw std::runtime_error("SHA-1 through CNG failed");
+  }
+  return digest;
+}
+
 bool equal_in_constant_time(const std::uint8_t* a, const std::uint8_t* b, std::size_t n) {
   unsigned diff = 0;
   for (std::size_t i = 0; i < n; ++i) {

@@ -14,6 +14,13 @@ Mac hmac_sha256(std::string_view key, std::string_view data) {
   return mac;
 }
 
+std::array<std::uint8_t, 20> sha1(std::string_view data) {
+  std::array<std::uint8_t, 20> digest{};
+  unsigned int len = 0;
+  EVP_Digest(data.data(), data.size(), digest.data(), &len, EVP_sha1(), nullptr);
+  return digest;
+}
+
 bool equal_in_constant_time(const std::uint8_t* a, const std::uint8_t* b, std::size_t n) {
   return CRYPTO_memcmp(a, b, n) == 0;
 }

@@ -182,6 +182,8 @@ std::string_view to_string(EventKind k) {
     case EventKind::offline: return "offline";
     case EventKind::takeover: return "takeover";
     case EventKind::gap: return "gap";
+    case EventKind::join: return "join";
+    case EventKind::leave: return "leave";
   }
   return "unknown";
 }
@@ -269,8 +271,8 @@ void encode(const Error& m, std::string& out) {
   w.str16(m.message.substr(0, 1000));
 }
 
-std::size_t encoded_size(const ListEntry& e) {
-  std::size_t n = 2 + e.id.size() + 2 + e.remote.size() + 8 + 8 + 4 + 4 + 4 + 2;
+std::size_t encoded_size(const ListEntry& e, std::uint8_t version) {
+  std::size_t n = 2 + e.id.size() + 2 + e.remote.size() + 8 + 8 + 4 + 4 + 4 + 2 + (version >= 3 ? 9 : 0);
   for (const auto& l : e.labels) {
     n += 4 + l.key.size() + l.value.size();
   }
@@ -292,6 +294,10 @@ void encode(const ListReply& m, std::uint8_t version, std::string& out) {
     w.u32(e.interval_ms);
     w.u32(e.timeout_ms);
     w.labels(e.labels);
+    if (version >= 3) {
+      w.u64(e.session);
+      w.u8(static_cast<std::uint8_t>(e.transport));
+    }
   }
   if (version >= 2) {
     w.u64(m.seq);
@@ -309,6 +315,10 @@ void encode(const Event& m, std::uint8_t version, std::string& out) {
   w.str16(m.remote);
   if (version >= 2) {
     w.u64(m.instance);
+  }
+  if (version >= 3) {
+    w.u64(m.session);
+    w.u8(static_cast<std::uint8_t>(m.transport));
   }
 }
 
@@ -439,6 +449,10 @@ std::optional<ListReply> parse_list_reply(Bytes p, std::uint8_t version, ParseEr
     e.interval_ms = r.u32();
     e.timeout_ms = r.u32();
     r.labels(e.labels, kMaxLabels);
+    if (version >= 3) {
+      e.session = r.u64();
+      e.transport = static_cast<TransportCode>(r.u8());
+    }
     m.entries.push_back(std::move(e));
   }
   if (version >= 2) {
@@ -459,6 +473,10 @@ std::optional<Event> parse_event(Bytes p, std::uint8_t version, ParseError& err)
   e.remote = r.str16();
   if (version >= 2) {
     e.instance = r.u64();
+  }
+  if (version >= 3) {
+    e.session = r.u64();
+    e.transport = static_cast<TransportCode>(r.u8());
   }
   return finish(r, std::move(e), err, "EVENT");
 }

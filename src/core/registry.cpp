@@ -4,25 +4,32 @@
 
 namespace lifeline::detail {
 
-Registry::ClaimResult Registry::claim(Registration r, DuplicatePolicy policy) {
+Registry::ClaimResult Registry::claim(Registration r, DuplicatePolicy policy, std::size_t max_sessions) {
   ClaimResult result;
   {
     const std::lock_guard lock(mu_);
     auto it = online_.find(r.id);
-    if (it != online_.end()) {
-      if (policy == DuplicatePolicy::reject) {
-        return result;
-      }
-      result.displaced = SessionAddress{it->second.reg.shard, it->second.reg.session};
-      push_event(EventKind::takeover, Reason::none, r);
-      // The id stays online: keep its "since", swap in the new connection.
-      it->second.reg = std::move(r);
-    } else {
+    if (it == online_.end()) {
       push_event(EventKind::online, Reason::none, r);
       auto id = r.id;
-      online_.emplace(std::move(id), Entry{std::move(r), std::chrono::system_clock::now()});
-      count_.store(online_.size(), std::memory_order_relaxed);
+      online_.emplace(std::move(id), Entry{Member{std::move(r), std::chrono::system_clock::now()}, {}});
+      ++session_total_;
+    } else if (policy == DuplicatePolicy::takeover) {
+      auto& first = it->second.first;
+      result.displaced = SessionAddress{first.reg.shard, first.reg.session};
+      push_event(EventKind::takeover, Reason::none, r);
+      first.reg = std::move(r);  // the id stays online: keep its "since", swap in the new connection
+    } else {
+      auto& e = it->second;
+      result.sessions = 1 + e.more.size();
+      if (policy == DuplicatePolicy::reject || result.sessions >= max_sessions) {
+        return result;
+      }
+      push_event(EventKind::join, Reason::none, r);
+      e.more.push_back(Member{std::move(r), std::chrono::system_clock::now()});
+      ++session_total_;
     }
+    publish_counts();
     result.accepted = true;
   }
   log_.notify();
@@ -33,21 +40,46 @@ bool Registry::release(std::string_view id, std::uint64_t session, Reason reason
   {
     const std::lock_guard lock(mu_);
     auto it = online_.find(std::string(id));
-    if (it == online_.end() || it->second.reg.session != session) {
+    if (it == online_.end()) {
       return false;
     }
-    push_event(EventKind::offline, reason, it->second.reg);
-    online_.erase(it);
-    count_.store(online_.size(), std::memory_order_relaxed);
+    auto& e = it->second;
+    if (e.first.reg.session == session) {
+      if (e.more.empty()) {
+        push_event(EventKind::offline, reason, e.first.reg);
+        online_.erase(it);
+      } else {
+        // The oldest remaining session becomes the first.
+        push_event(EventKind::leave, reason, e.first.reg);
+        e.first = std::move(e.more.front());
+        e.more.erase(e.more.begin());
+      }
+    } else {
+      const auto m =
+          std::find_if(e.more.begin(), e.more.end(), [&](const Member& x) { return x.reg.session == session; });
+      if (m == e.more.end()) {
+        return false;
+      }
+      push_event(EventKind::leave, reason, m->reg);
+      e.more.erase(m);
+    }
+    --session_total_;
+    publish_counts();
   }
   log_.notify();
   return true;
 }
 
+void Registry::publish_counts() {
+  count_.store(online_.size(), std::memory_order_relaxed);
+  sessions_.store(session_total_, std::memory_order_relaxed);
+}
+
 void Registry::push_event(EventKind kind, Reason reason, const Registration& reg) {
   const auto now = std::chrono::system_clock::now();
-  const auto seen = kind == EventKind::offline ? last_seen_of(reg, now) : now;
-  log_.append(PresenceEvent{0, kind, reason, now, seen, reg.id, reg.remote, reg.session, 0});
+  const bool ended = kind == EventKind::offline || kind == EventKind::leave;
+  const auto seen = ended ? last_seen_of(reg, now) : now;
+  log_.append(PresenceEvent{0, kind, reason, now, seen, reg.id, reg.remote, reg.session, 0, reg.transport});
 }
 
 std::chrono::system_clock::time_point Registry::last_seen_of(const Registration& reg,
@@ -62,18 +94,18 @@ std::chrono::system_clock::time_point Registry::last_seen_of(const Registration&
   return now - std::chrono::duration_cast<std::chrono::system_clock::duration>(ago);
 }
 
-OnlineClient Registry::view(const Entry& e) {
+OnlineClient Registry::view(const Member& m) {
   OnlineClient c;
-  c.id = e.reg.id;
-  c.remote = e.reg.remote;
-  c.session = e.reg.session;
-  c.transport = e.reg.transport;
-  c.since = e.since;
-  c.heartbeat = e.reg.heartbeat;
-  c.labels = e.reg.labels;
-  if (e.reg.stats != nullptr) {
-    c.last_seen = last_seen_of(e.reg, std::chrono::system_clock::now());
-    c.rtt = std::chrono::microseconds(e.reg.stats->rtt_us.load(std::memory_order_relaxed));
+  c.id = m.reg.id;
+  c.remote = m.reg.remote;
+  c.session = m.reg.session;
+  c.transport = m.reg.transport;
+  c.since = m.since;
+  c.heartbeat = m.reg.heartbeat;
+  c.labels = m.reg.labels;
+  if (m.reg.stats != nullptr) {
+    c.last_seen = last_seen_of(m.reg, std::chrono::system_clock::now());
+    c.rtt = std::chrono::microseconds(m.reg.stats->rtt_us.load(std::memory_order_relaxed));
   }
   return c;
 }
@@ -91,11 +123,16 @@ PresenceSnapshot Registry::stamped_snapshot() const {
 
 std::vector<OnlineClient> Registry::sorted_view() const {
   std::vector<OnlineClient> out;
-  out.reserve(online_.size());
+  out.reserve(session_total_);
   for (const auto& [id, e] : online_) {
-    out.push_back(view(e));
+    out.push_back(view(e.first));
+    for (const auto& m : e.more) {
+      out.push_back(view(m));
+    }
   }
-  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.id < b.id; });
+  // By id, then (the sessions of one id under `multi`) by session number.
+  std::sort(out.begin(), out.end(),
+            [](const auto& a, const auto& b) { return a.id != b.id ? a.id < b.id : a.session < b.session; });
   return out;
 }
 
@@ -105,16 +142,20 @@ std::optional<OnlineClient> Registry::find(std::string_view id) const {
   if (it == online_.end()) {
     return std::nullopt;
   }
-  return view(it->second);
+  return view(it->second.first);
 }
 
-std::optional<SessionAddress> Registry::address_of(std::string_view id) const {
+std::vector<SessionAddress> Registry::addresses_of(std::string_view id) const {
   const std::lock_guard lock(mu_);
+  std::vector<SessionAddress> out;
   auto it = online_.find(std::string(id));
-  if (it == online_.end()) {
-    return std::nullopt;
+  if (it != online_.end()) {
+    out.push_back(SessionAddress{it->second.first.reg.shard, it->second.first.reg.session});
+    for (const auto& m : it->second.more) {
+      out.push_back(SessionAddress{m.reg.shard, m.reg.session});
+    }
   }
-  return SessionAddress{it->second.reg.shard, it->second.reg.session};
+  return out;
 }
 
 }  // namespace lifeline::detail

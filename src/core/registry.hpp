@@ -54,23 +54,30 @@ class Registry {
   struct ClaimResult {
     bool accepted = false;
     std::optional<SessionAddress> displaced;  ///< the session to close as `replaced`
+    std::size_t sessions = 0;                 ///< refused: how many sessions the id holds
   };
 
   /// Puts `r` online. If its id is online already: with `takeover` the old
   /// session is displaced (event `takeover`, no offline); with `reject` the
-  /// claim fails and nothing changes.
-  ClaimResult claim(Registration r, DuplicatePolicy policy);
+  /// claim fails and nothing changes; with `multi` the session joins the id's
+  /// others (event `join`) unless the id holds `max_sessions` already.
+  ClaimResult claim(Registration r, DuplicatePolicy policy, std::size_t max_sessions = 1);
 
-  /// Takes `id` offline if `session` still holds it; emits one `offline` event.
-  /// Returns false (and emits nothing) if another session took the id over.
+  /// Releases `session`'s hold on `id`: emits `offline` if it was the id's
+  /// last session, `leave` if others remain. Returns false (and emits
+  /// nothing) if the session no longer holds the id (it was taken over).
   bool release(std::string_view id, std::uint64_t session, Reason reason);
 
   std::size_t count() const { return count_.load(std::memory_order_relaxed); }
   std::vector<OnlineClient> snapshot() const;
   /// The list and the seq it reflects, taken together.
   PresenceSnapshot stamped_snapshot() const;
+  /// The id's first session, or nullopt if it is offline.
   std::optional<OnlineClient> find(std::string_view id) const;
-  std::optional<SessionAddress> address_of(std::string_view id) const;
+  /// Every session of the id (several only under `multi`), oldest first.
+  std::vector<SessionAddress> addresses_of(std::string_view id) const;
+  /// Sessions online (ids under `multi` may hold several; count() counts ids).
+  std::size_t session_count() const { return sessions_.load(std::memory_order_relaxed); }
 
   /// Every claim and release appends to this log (under the registry's
   /// lock, so seqs follow the order of the changes) and then wakes its readers.
@@ -78,20 +85,28 @@ class Registry {
   const EventLog& log() const { return log_; }
 
  private:
-  struct Entry {
+  struct Member {
     Registration reg;
     std::chrono::system_clock::time_point since;
   };
-  static OnlineClient view(const Entry& e);
+  // An online id: its first session inline, further ones (`multi`) beside it.
+  struct Entry {
+    Member first;
+    std::vector<Member> more;
+  };
+  static OnlineClient view(const Member& m);
   /// The wall-clock time of the session's last received byte (now if unknown).
   static std::chrono::system_clock::time_point last_seen_of(const Registration& reg,
                                                             std::chrono::system_clock::time_point now);
   std::vector<OnlineClient> sorted_view() const;                            // mu_ held
   void push_event(EventKind kind, Reason reason, const Registration& reg);  // mu_ held
+  void publish_counts();                                                    // mu_ held
 
   mutable std::mutex mu_;
   std::unordered_map<std::string, Entry> online_;
   std::atomic<std::size_t> count_{0};
+  std::atomic<std::size_t> sessions_{0};
+  std::size_t session_total_ = 0;  // mu_ held
   EventLog log_;
 };
 

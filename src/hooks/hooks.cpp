@@ -154,7 +154,9 @@ void Hooks::Impl::run_commands() {
   HookOptions o;
   while (next(commands, e, o)) {
     const auto& command = e.kind == EventKind::offline ? o.on_offline : o.on_online;
-    if (!command.empty() && e.kind != EventKind::gap) {
+    // Commands follow the id: join and leave (`multi`) go to webhooks only.
+    const bool id_changed = e.kind != EventKind::gap && e.kind != EventKind::join && e.kind != EventKind::leave;
+    if (!command.empty() && id_changed) {
       run_command(command, e, o.command_timeout);
     }
   }

@@ -68,9 +68,10 @@ bool Client::Impl::Connection::on_bye_or_error(const proto::Frame& f) {
   refused_ = true;
   if (auto e = proto::parse_error(f.payload, err)) {
     if (e->code == proto::ErrorCode::unsupported_version && client_.hello_version > proto::kMinVersion) {
-      // A server older than this client: the next attempt speaks version 1,
-      // which has everything but resumable event streams.
-      client_.hello_version = proto::kMinVersion;
+      // A server older than this client: the next attempt speaks the
+      // version before (version 2 lacks sessions and transports in lists
+      // and events, version 1 resumable event streams as well).
+      --client_.hello_version;
       refused_ = false;
     } else if (!welcomed_) {
       refusal_ = e->code;

@@ -7,6 +7,7 @@
 #include "shard.hpp"
 #include "socket_options.hpp"
 #include "sys.hpp"
+#include "ws/stream.hpp"
 
 namespace lifeline::detail {
 namespace {
@@ -16,14 +17,17 @@ constexpr std::chrono::milliseconds kDrainTime{1000};
 }  // namespace
 
 Connection::Connection(Shard& shard, ConnectionHandler& handler, Fd socket, std::uint64_t number, std::string peer,
-                       bool counted)
+                       bool counted, bool websocket)
     : shard_(shard),
       handler_(handler),
       socket_(std::move(socket)),
       tls_(shard.ctx().tls ? std::make_unique<TlsConn>(*shard.ctx().tls, socket_.get()) : nullptr),
+      ws_(websocket ? std::make_unique<ws::Stream>(shard.ctx().ws_rules, shard.ctx().ws_max_message) : nullptr),
       number_(number),
       counted_(counted),
       peer_(std::move(peer)) {}
+
+Connection::~Connection() { uncount(); }
 
 void Connection::start() {
   assert_in_loop_thread(shard_);
@@ -129,7 +133,11 @@ void Connection::read_all(bool until_eagain) {
     if (n > 0) {
       // Draining (declared dead or closing): late bytes are discarded, never revive it.
       if (state_ == State::open) {
-        handler_.on_bytes(proto::Bytes(buf.data(), static_cast<std::size_t>(n)));
+        if (ws_) {
+          ws_input(buf.first(static_cast<std::size_t>(n)));
+        } else {
+          handler_.on_bytes(proto::Bytes(buf.data(), static_cast<std::size_t>(n)));
+        }
       }
       if (state_ == State::closed) {
         return;
@@ -174,7 +182,7 @@ void Connection::send(std::string_view frame) {
   if (state_ != State::open) {
     return;
   }
-  if (const int err = write(frame); err != 0) {
+  if (const int err = ws_ ? ws_write(ws::Opcode::binary, frame) : write(frame); err != 0) {
     fail(Reason::reset, "write failed: " + error_text(err));
     return;
   }
@@ -234,13 +242,24 @@ void Connection::flush() {
   }
 }
 
-void Connection::close(Drain drain, std::string_view final_frame) {
+void Connection::close(Drain drain, std::string_view final_frame, std::uint16_t ws_code) {
   assert_in_loop_thread(shard_);
   if (state_ != State::open) {
     return;
   }
-  if (!final_frame.empty()) {
-    write(final_frame);  // best effort: the connection closes either way
+  // Best effort: the connection closes either way.
+  if (!ws_) {
+    if (!final_frame.empty()) {
+      write(final_frame);
+    }
+  } else if (!ws_->answered) {
+    ws_->answered = true;
+    write(ws::Upgrade::cut_short(shard_.ctx().stopping.load()));
+  } else {
+    if (!final_frame.empty()) {
+      ws_write(ws::Opcode::binary, final_frame);
+    }
+    ws_close(ws_code, {});
   }
   if (drain == Drain::no) {
     abort();

@@ -3,10 +3,11 @@
 // unsent output, reading and writing, draining and closing. It knows nothing
 // of frames' meaning, HELLO or the registry: what it reads goes up, unparsed,
 // to its ConnectionHandler (the protocol session, docs/architecture.md), which
-// calls back down to send and to close. A WebSocket layer can sit between the
-// two as a handler that unwraps its own framing, and another shard backend
-// (Windows) provides a class with this same public interface; backends are
-// chosen at build time, so the send path has no virtual call.
+// calls back down to send and to close. On a WebSocket listener it also
+// speaks RFC 6455 (connection_ws.cpp): the upgrade, then each frame the
+// session sends goes out as one binary message, and what the client's
+// messages carry goes up. TLS below, WebSocket above it, the same session on
+// top: the session cannot tell. The Windows shard backend uses this same class.
 //
 // The socket sits in the shard's epoll set from accept to close,
 // edge-triggered for input and output. Runs entirely on its shard's thread.
@@ -21,8 +22,14 @@
 
 #include "event_loop.hpp"
 #include "lifeline/heartbeat.hpp"
+#include "lifeline/presence.hpp"
 #include "lifeline/protocol.hpp"
 #include "tls.hpp"
+
+namespace lifeline::ws {
+struct Stream;
+enum class Opcode : std::uint8_t;
+}  // namespace lifeline::ws
 
 namespace lifeline::detail {
 
@@ -46,6 +53,9 @@ class ConnectionHandler {
   virtual void on_overflow(std::size_t limit) = 0;
   /// Everything queued has been sent (after send() had to queue some).
   virtual void on_drained() = 0;
+  /// WebSocket only: a binary message ended; what it carried was handed to
+  /// on_bytes before. Each message must hold whole frames.
+  virtual void on_message_end() {}
 
  protected:
   ~ConnectionHandler() = default;
@@ -64,11 +74,13 @@ class Connection {
   enum class State : std::uint8_t { open, draining, closed };
 
   /// `number`: the session number, also the epoll tag. `counted`: admitted by
-  /// the connection limits, to be given back on close.
-  Connection(Shard& shard, ConnectionHandler& handler, Fd socket, std::uint64_t number, std::string peer, bool counted);
+  /// the connection limits, to be given back on close. `websocket`: accepted
+  /// on a WebSocket listener.
+  Connection(Shard& shard, ConnectionHandler& handler, Fd socket, std::uint64_t number, std::string peer, bool counted,
+             bool websocket = false);
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
-  ~Connection() { uncount(); }
+  ~Connection();
 
   /// Applies the default socket options and adds the socket to the shard's loop.
   void start();
@@ -79,8 +91,10 @@ class Connection {
   /// reach the handler (on_failed, on_overflow). A no-op unless open.
   void send(std::string_view frame);
   // The closing verbs, no-ops once closed (the protocol session's are in session.hpp):
-  /// Sends `final_frame` (ERROR or BYE) best effort, then drains or closes as `drain` says.
-  void close(Drain drain, std::string_view final_frame = {});
+  /// Sends `final_frame` (ERROR or BYE) best effort, then drains or closes as
+  /// `drain` says. A WebSocket connection then sends a close frame with
+  /// `ws_code` (RFC 6455 section 7.4), or answers an unfinished upgrade 408.
+  void close(Drain drain, std::string_view final_frame = {}, std::uint16_t ws_code = 1000);
   /// Closes the socket now (ends a drain early) and frees the session's slot.
   void abort();
 
@@ -95,6 +109,10 @@ class Connection {
   /// True while a TLS handshake is still under way (nothing can be sent yet).
   bool tls_pending() const { return tls_ && !tls_->established(); }
   bool is_tls() const { return tls_ != nullptr; }
+  /// True while a WebSocket upgrade request is still unanswered.
+  bool ws_pending() const;
+  /// tcp, tls, ws or wss.
+  Transport transport() const;
   /// The client certificate's common name, nullopt without TLS ("" without a certificate).
   std::optional<std::string> tls_peer_name() const;
   /// An errno from on_eof() as text (EPROTO: OpenSSL's reason).
@@ -123,10 +141,19 @@ class Connection {
   void shut_write();  // TLS close_notify (if any), then FIN
   void uncount();     // gives the connection back to the limits, once
 
+  // WebSocket (connection_ws.cpp).
+  void ws_input(std::span<std::uint8_t> bytes);  // the upgrade request, then frames
+  bool ws_control(ws::Opcode op, std::span<const std::uint8_t> payload);
+  /// A frame from the session: one binary message (dropped before the upgrade).
+  int ws_write(ws::Opcode op, std::string_view payload);
+  void ws_close(std::uint16_t code, std::string_view reason);      // the close frame, once
+  void ws_refuse(std::uint16_t code, const std::string& message);  // a bad frame: close frame, then fail
+
   Shard& shard_;
   ConnectionHandler& handler_;
   Fd socket_;
-  std::unique_ptr<TlsConn> tls_;  // null on a plain TCP server
+  std::unique_ptr<TlsConn> tls_;    // null on a plain TCP server
+  std::unique_ptr<ws::Stream> ws_;  // null unless accepted on a WebSocket listener
   std::uint64_t number_;
   State state_ = State::open;
   bool shutdown_pending_ = false;  // draining: shut the write side once out_ is sent

@@ -37,7 +37,11 @@ boost::json::object event_json(const PresenceEvent& e) {
   if (!e.remote.empty()) {
     o["peer"] = e.remote;
   }
-  if (e.kind == EventKind::offline) {
+  if (e.kind != EventKind::gap) {
+    o["session"] = e.session;
+    o["transport"] = transport_name(e.transport);
+  }
+  if (e.kind == EventKind::offline || e.kind == EventKind::leave) {
     o["reason"] = std::string(proto::to_string(e.reason));
     o["last_seen"] = format_time(e.last_seen);
   }

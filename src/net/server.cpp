@@ -125,6 +125,23 @@ std::string ServerOptions::validate() const {
   if (event_buffer < 16 || event_buffer > 10'000'000) {
     return "event-buffer must be 16..10000000 events";
   }
+  if (auto err = detail::check_endpoints(websocket.listen, "ws-listen"); !err.empty()) {
+    return err;
+  }
+  if (!websocket.path.starts_with('/') || websocket.path.find_first_of(" ?#\r\n") != std::string::npos) {
+    return "ws-path must start with / and hold no space, ? or #: " + websocket.path;
+  }
+  for (const auto& o : websocket.allowed_origins) {
+    if (o != "*" && !o.starts_with("http://") && !o.starts_with("https://")) {
+      return "ws-allowed-origin must be * or scheme://host[:port], not " + o;
+    }
+  }
+  if (websocket.max_upgrade_bytes < 512 || websocket.max_upgrade_bytes > 65536) {
+    return "ws-max-upgrade-bytes must be 512..65536";
+  }
+  if (max_sessions_per_id < 1 || max_sessions_per_id > 1000) {
+    return "max-sessions-per-id must be 1..1000";
+  }
   if (tls.enabled() != !tls.key_file.empty()) {
     return "tls-cert and tls-key go together";
   }
@@ -146,6 +163,7 @@ struct Server::Impl {
   detail::ServerContext ctx;
   detail::EventDispatcher events;  // runs subscribe() handlers
   std::vector<std::uint16_t> ports;
+  std::vector<std::uint16_t> ws_ports;
   std::mutex mu;  // start/stop
   bool started = false;
   bool stopped = false;
@@ -188,6 +206,13 @@ void Server::start() {
     std::move(fds.begin(), fds.end(), std::back_inserter(listeners));
   }
   impl_->ports = std::move(ports);
+  // WebSocket listeners come after the TCP ones: shard 0 tells them apart by index.
+  const std::size_t ws_first = listeners.size();
+  for (const auto& text : ctx.options.websocket.listen) {
+    auto fds = listen_on(text);
+    impl_->ws_ports.push_back(local_endpoint(fds.front()).port());
+    std::move(fds.begin(), fds.end(), std::back_inserter(listeners));
+  }
   for (unsigned i = 0; i < ctx.options.threads; ++i) {
     ctx.shards.push_back(std::make_unique<Shard>(ctx, i));
   }
@@ -195,12 +220,18 @@ void Server::start() {
   const std::string security =
       std::string(ctx.tls ? (ctx.tls->requires_client_cert() ? ", mutual TLS" : ", TLS") : ", plain TCP") +
       (ctx.verifier.load() ? ", tokens required" : "");
-  for (const auto& l : listeners) {
-    logger()->info("listening on {} ({} I/O threads, tick {} ms{})", detail::to_string(local_endpoint(l)),
-                   ctx.shards.size(), ctx.options.tick.count(), security);
+  for (std::size_t i = 0; i < listeners.size(); ++i) {
+    const auto where = detail::to_string(local_endpoint(listeners[i]));
+    if (i < ws_first) {
+      logger()->info("listening on {} ({} I/O threads, tick {} ms{})", where, ctx.shards.size(),
+                     ctx.options.tick.count(), security);
+    } else {
+      logger()->info("listening for WebSocket on {}{} ({}{})", ctx.tls ? "wss://" : "ws://", where,
+                     ctx.options.websocket.path, security);
+    }
   }
   // Shard 0 accepts on every listening socket and hands connections out round-robin.
-  ctx.shards[0]->listen_on(std::move(listeners));
+  ctx.shards[0]->listen_on(std::move(listeners), ws_first);
   for (auto& shard : ctx.shards) {
     shard->start();
   }
@@ -266,6 +297,11 @@ std::vector<std::uint16_t> Server::ports() const {
   return impl_->ports;
 }
 
+std::vector<std::uint16_t> Server::ws_ports() const {
+  const std::lock_guard lock(impl_->mu);
+  return impl_->ws_ports;
+}
+
 std::uint64_t Server::subscribe(EventHandler handler) {
   return impl_->events.add(std::move(handler), impl_->ctx.registry.log().last_seq(), std::nullopt);
 }
@@ -314,6 +350,12 @@ std::vector<std::string> restart_only_changes(const ServerOptions& a, const Serv
   note(a.handshake_timeout != b.handshake_timeout, "handshake-timeout", ms_text(a.handshake_timeout),
        ms_text(b.handshake_timeout));
   note(a.duplicates != b.duplicates, "duplicates", "", "(changed)");
+  note(a.max_sessions_per_id != b.max_sessions_per_id, "max-sessions-per-id", std::to_string(a.max_sessions_per_id),
+       std::to_string(b.max_sessions_per_id));
+  note(a.websocket.listen != b.websocket.listen || a.websocket.path != b.websocket.path ||
+           a.websocket.allowed_origins != b.websocket.allowed_origins ||
+           a.websocket.max_upgrade_bytes != b.websocket.max_upgrade_bytes,
+       "ws-listen/ws-path/ws-allowed-origin/ws-max-upgrade-bytes", "", "(changed)");
   note(a.max_data != b.max_data, "max-data", std::to_string(a.max_data), std::to_string(b.max_data));
   note(a.max_hello != b.max_hello, "max-hello", std::to_string(a.max_hello), std::to_string(b.max_hello));
   note(a.max_bye != b.max_bye, "max-bye", std::to_string(a.max_bye), std::to_string(b.max_bye));
@@ -375,25 +417,25 @@ ServerMetrics Server::metrics() const {
 }
 
 bool Server::send(std::string_view id, std::string payload) {
-  const auto addr = impl_->ctx.registry.address_of(id);
-  if (!addr) {
-    return false;
+  const auto addrs = impl_->ctx.registry.addresses_of(id);
+  for (std::size_t i = 0; i < addrs.size(); ++i) {
+    // Each session of the id (several only under `multi`) gets a copy; the last one the original.
+    std::string mine = i + 1 == addrs.size() ? std::move(payload) : payload;
+    impl_->ctx.shards.at(addrs[i].shard)->with_session(addrs[i].session, [p = std::move(mine)](detail::Session& s) {
+      s.send_data(p);
+    });
   }
-  impl_->ctx.shards.at(addr->shard)->with_session(addr->session, [payload = std::move(payload)](detail::Session& s) {
-    s.send_data(payload);
-  });
-  return true;
+  return !addrs.empty();
 }
 
 bool Server::kick(std::string_view id) {
-  const auto addr = impl_->ctx.registry.address_of(id);
-  if (!addr) {
-    return false;
+  const auto addrs = impl_->ctx.registry.addresses_of(id);
+  for (const auto& addr : addrs) {
+    impl_->ctx.shards.at(addr.shard)->with_session(addr.session, [](detail::Session& s) {
+      s.end_with_bye(Reason::kicked, "closed by the server");
+    });
   }
-  impl_->ctx.shards.at(addr->shard)->with_session(addr->session, [](detail::Session& s) {
-    s.end_with_bye(Reason::kicked, "closed by the server");
-  });
-  return true;
+  return !addrs.empty();
 }
 
 }  // namespace lifeline

@@ -10,6 +10,7 @@
 #include "lifeline/token.hpp"
 #include "registry.hpp"
 #include "tls.hpp"
+#include "ws/upgrade.hpp"
 
 namespace lifeline::detail {
 
@@ -23,6 +24,9 @@ struct ServerContext {
         tls(options.tls.enabled() ? std::make_unique<TlsContext>(options.tls) : nullptr),
         verifier(options.auth_secrets.empty() ? nullptr
                                               : std::make_shared<const auth::TokenVerifier>(options.auth_secrets)),
+        ws_rules{options.websocket.path, options.websocket.allowed_origins, options.websocket.max_upgrade_bytes},
+        // A message may hold several frames: the largest one, plus room for a few small ones.
+        ws_max_message(std::uint64_t{options.max_data} + proto::kMaxHelloLength + 1024),
         registry(instance, options.event_buffer) {}
   ServerOptions options;
   ConnectionLimits limits;
@@ -31,6 +35,8 @@ struct ServerContext {
   // Null: no tokens required. Swapped whole by Server::reload; a HELLO checks
   // against the one it loads.
   std::atomic<std::shared_ptr<const auth::TokenVerifier>> verifier;
+  ws::UpgradeRules ws_rules;     // what a WebSocket upgrade request must be
+  std::uint64_t ws_max_message;  // the most one WebSocket message may carry
   Registry registry;
   Server::DataHandler on_data;
   std::vector<std::unique_ptr<Shard>> shards;

@@ -17,8 +17,9 @@ namespace {
 constexpr std::chrono::seconds kRttProbeEvery{30};
 }  // namespace
 
-Session::Session(Shard& shard, Fd socket, std::uint64_t number, std::string peer, bool counted)
-    : decoder_(shard.ctx().frame_limits), conn_(shard, *this, std::move(socket), number, std::move(peer), counted) {
+Session::Session(Shard& shard, Fd socket, std::uint64_t number, std::string peer, bool counted, bool websocket)
+    : decoder_(shard.ctx().frame_limits),
+      conn_(shard, *this, std::move(socket), number, std::move(peer), counted, websocket) {
   assert_in_loop_thread(shard);
   const auto now = Clock::now();
   handshake_deadline_ = now + shard.ctx().options.handshake_timeout;
@@ -49,6 +50,16 @@ void Session::on_eof(int err) {
 
 void Session::on_failed(Reason reason, std::string cause) { end(reason, cause); }
 
+// WebSocket: each binary message carries whole frames (docs/protocol.md section 11).
+void Session::on_message_end() {
+  if (decoder_.buffered() > 0) {
+    end_with_error(proto::ErrorCode::malformed,
+                   "a WebSocket message ended inside a lifeline frame (" + std::to_string(decoder_.missing()) +
+                       " bytes missing): each message must hold whole frames",
+                   Reason::protocol);
+  }
+}
+
 void Session::on_overflow(std::size_t limit) {
   end_with_error(proto::ErrorCode::slow_consumer,
                  "peer does not read: more than " + std::to_string(limit) + " bytes unsent", Reason::reset);
@@ -69,7 +80,9 @@ std::optional<Session::Clock::time_point> Session::check_handshake_deadline(Cloc
   if (now >= handshake_deadline_) {
     const auto limit = std::to_string(shard().ctx().options.handshake_timeout.count()) + " ms";
     end_with_error(proto::ErrorCode::handshake_timeout,
-                   conn_.tls_pending() ? "TLS handshake not done within " + limit : "no HELLO within " + limit,
+                   conn_.tls_pending()  ? "TLS handshake not done within " + limit
+                   : conn_.ws_pending() ? "WebSocket upgrade request not complete within " + limit
+                                        : "no HELLO within " + limit,
                    Reason::protocol);
     return conn_.check_drain(now);  // now the drain deadline
   }
@@ -165,7 +178,9 @@ void Session::end_with(Reason reason, const std::string& final_frame, Drain drai
   state_ = State::ended;
   // The final frame goes out first; with Drain::no the socket is closed here
   // too (the object lives on until the shard's next posted task).
-  conn_.close(drain, final_frame);
+  // A WebSocket close frame's code: the final frame says the rest.
+  const std::uint16_t ws_code = reason == Reason::protocol ? 1002 : reason == Reason::shutdown ? 1001 : 1000;
+  conn_.close(drain, final_frame, ws_code);
   const bool observer = (flags_ & proto::kFlagObserver) != 0;
   const auto level = reason == Reason::protocol ? spdlog::level::warn
                      : observer                 ? spdlog::level::debug

@@ -41,7 +41,8 @@ class Session final : public ConnectionHandler {
   using Clock = std::chrono::steady_clock;
 
   /// `counted`: admitted by the connection limits, to be released on close.
-  Session(Shard& shard, Fd socket, std::uint64_t number, std::string peer, bool counted);
+  /// `websocket`: accepted on a WebSocket listener.
+  Session(Shard& shard, Fd socket, std::uint64_t number, std::string peer, bool counted, bool websocket = false);
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
   /// Releases a registration still held (the registry points at stats_); the
@@ -86,6 +87,7 @@ class Session final : public ConnectionHandler {
   void on_failed(Reason reason, std::string cause) override;
   void on_overflow(std::size_t limit) override;
   void on_drained() override;
+  void on_message_end() override;
 
   // The three deadlines of the session's wheel entry (session.cpp).
   std::optional<Clock::time_point> check_handshake_deadline(Clock::time_point now);

@@ -84,6 +84,9 @@ void Session::pump_events(bool everything) {
                        Reason::reset);
         return;
       }
+      if ((ev.kind == EventKind::join || ev.kind == EventKind::leave) && version_ < 3) {
+        continue;  // per-session events are version 3's; older readers see the id's online and offline only
+      }
       send_event(ev);
       if (ended()) {
         return;
@@ -103,6 +106,8 @@ void Session::send_event(const PresenceEvent& ev) {
   e.id = ev.id;
   e.remote = ev.remote;
   e.instance = ev.instance;
+  e.session = ev.session;
+  e.transport = ev.transport;
   std::string frame;
   proto::encode(e, version_, frame);
   send(frame);

@@ -127,19 +127,19 @@ bool Session::on_hello(proto::Bytes payload) {
   }
   const bool observer = (flags_ & proto::kFlagObserver) != 0;
   if (!observer) {
-    Registration reg{id_,
-                     peer(),
-                     std::move(hello->labels),
-                     hb_,
-                     number(),
-                     shard().index(),
-                     conn_.is_tls() ? Transport::tls : Transport::tcp,
-                     &stats_};
-    const auto claim = ctx.registry.claim(std::move(reg), ctx.options.duplicates);
+    Registration reg{id_, peer(), std::move(hello->labels), hb_, number(), shard().index(), conn_.transport(), &stats_};
+    const auto max_sessions = ctx.options.max_sessions_per_id;
+    const auto claim = ctx.registry.claim(std::move(reg), ctx.options.duplicates, max_sessions);
     if (!claim.accepted) {
       const std::string id = std::move(id_);
       id_.clear();
-      end_with_error(proto::ErrorCode::rejected, "client id '" + id + "' is already online", Reason::rejected);
+      end_with_error(proto::ErrorCode::rejected,
+                     ctx.options.duplicates == DuplicatePolicy::multi
+                         ? "client id '" + id + "' has " + std::to_string(claim.sessions) +
+                               " sessions already, the most allowed (--max-sessions-per-id " +
+                               std::to_string(max_sessions) + ")"
+                         : "client id '" + id + "' is already online",
+                     Reason::rejected);
       return false;
     }
     registered_ = true;
@@ -218,7 +218,12 @@ void Session::send_list(std::uint32_t request_id, const PresenceSnapshot& snapsh
   };
   proto::ListReply reply;
   reply.request_id = request_id;
-  reply.online = static_cast<std::uint32_t>(clients.size());
+  // Ids, not sessions: under `multi` one id may be listed once per session.
+  std::size_t ids = 0;
+  for (std::size_t i = 0; i < clients.size(); ++i) {
+    ids += i == 0 || clients[i].id != clients[i - 1].id ? 1 : 0;
+  }
+  reply.online = static_cast<std::uint32_t>(ids);
   reply.seq = snapshot.seq;
   reply.instance = snapshot.instance;
   std::size_t bytes = 0;
@@ -239,8 +244,10 @@ void Session::send_list(std::uint32_t request_id, const PresenceSnapshot& snapsh
                        static_cast<std::uint32_t>(c.rtt.count()),
                        static_cast<std::uint32_t>(c.heartbeat.interval.count()),
                        static_cast<std::uint32_t>(c.heartbeat.timeout.count()),
-                       c.labels};
-    const auto size = proto::encoded_size(e);
+                       c.labels,
+                       c.session,
+                       c.transport};
+    const auto size = proto::encoded_size(e, version_);
     if (!reply.entries.empty() && (bytes + size > kListChunkBytes || reply.entries.size() == 65535)) {
       flush_chunk(false);
     }

@@ -102,12 +102,12 @@ void Shard::accept_from(std::size_t listener) {
     // refused connection still gets a session, to say why before it closes.
     auto refusal = ctx_.limits.admit(host_of(peer));
     auto& target = *ctx_.shards[next_shard_++ % ctx_.shards.size()];
+    const bool websocket = listener >= ws_first_;
     if (&target == this) {
-      adopt(std::move(fd), std::move(peer), refusal);
+      adopt(std::move(fd), std::move(peer), refusal, websocket);
     } else {
-      target.post([&target, raw = fd.release(), peer = std::move(peer), refusal = std::move(refusal)]() mutable {
-        target.adopt(Fd(raw), std::move(peer), refusal);
-      });
+      target.post([&target, raw = fd.release(), peer = std::move(peer), refusal = std::move(refusal),
+                   websocket]() mutable { target.adopt(Fd(raw), std::move(peer), refusal, websocket); });
     }
   }
 }
@@ -136,7 +136,7 @@ std::optional<Shard::Clock::time_point> Shard::visit(std::uint64_t session_no, C
   return session->on_wheel(now);
 }
 
-void Shard::adopt(Fd socket, std::string peer, const std::string& refusal) {
+void Shard::adopt(Fd socket, std::string peer, const std::string& refusal, bool websocket) {
   assert_in_loop_thread(*this);
   std::uint32_t index = 0;
   if (!free_.empty()) {
@@ -148,7 +148,7 @@ void Shard::adopt(Fd socket, std::string peer, const std::string& refusal) {
   }
   auto& slot = slots_[index];
   const auto no = make_session_no(index_, slot.gen, index);
-  slot.session = std::make_unique<Session>(*this, std::move(socket), no, std::move(peer), refusal.empty());
+  slot.session = std::make_unique<Session>(*this, std::move(socket), no, std::move(peer), refusal.empty(), websocket);
   auto& session = *slot.session;
   metrics_.opened.add();
   // This session's only wheel entry until it closes: it stands for the
@@ -196,7 +196,9 @@ void Shard::forget(std::uint64_t session_no) {
   }
   graveyard_.push_back(std::move(slots_[index].session));
   metrics_.closed.add();
-  ++slots_[index].gen;
+  if ((++slots_[index].gen & 0xFFFFFFU) == 0) {
+    ++slots_[index].gen;  // generation 0 is skipped: session number 0 stays unused
+  }
   free_.push_back(index);
 }
 

@@ -44,8 +44,12 @@ class Shard {
   ShardMetrics& metrics() { return metrics_; }
   const ShardMetrics& metrics() const { return metrics_; }
 
-  /// Before start(): the listening sockets this shard accepts on.
-  void listen_on(std::vector<Fd> listeners) { listeners_ = std::move(listeners); }
+  /// Before start(): the listening sockets this shard accepts on; those from
+  /// index `ws_first` on are WebSocket listeners.
+  void listen_on(std::vector<Fd> listeners, std::size_t ws_first) {
+    listeners_ = std::move(listeners);
+    ws_first_ = ws_first;
+  }
   /// Starts the thread (any thread).
   void start();
   /// Ends the loop and joins its thread (unless called on that thread).
@@ -56,9 +60,9 @@ class Shard {
   void post(std::function<void()> fn) { loop_.post(std::move(fn)); }
 
   /// Takes ownership of an accepted, non-blocking connection from `peer` and
-  /// starts its session; with a `refusal` (a connection limit), the session
-  /// only sends ERROR `too_many_connections` and closes.
-  void adopt(Fd socket, std::string peer, const std::string& refusal);
+  /// starts its session (a WebSocket one if `websocket`); with a `refusal` (a
+  /// connection limit), the session only sends ERROR `too_many_connections` and closes.
+  void adopt(Fd socket, std::string peer, const std::string& refusal, bool websocket = false);
   /// The live session with this number, or nullptr.
   Session* find(std::uint64_t session_no) const;
   /// On HELLO with an id taken over: ends the displaced session as `replaced`
@@ -91,7 +95,7 @@ class Shard {
  private:
   struct Slot {
     std::unique_ptr<Session> session;
-    std::uint32_t gen = 0;
+    std::uint32_t gen = 1;  // never 0 (see forget()): no session is number 0, which lists use for "unknown"
   };
   void on_ready(std::uint64_t tag, std::uint32_t events);
   std::vector<Session*> live_sessions() const;
@@ -109,6 +113,7 @@ class Shard {
   std::vector<std::unique_ptr<Session>> graveyard_;  // closed sessions, destroyed by the next posted task
   std::vector<std::uint8_t> rx_;
   std::vector<Fd> listeners_;
+  std::size_t ws_first_ = 0;    // listeners_ from here on take WebSocket clients
   std::size_t next_shard_ = 0;  // round-robin target of the next accepted connection
   ShardMetrics metrics_;
 };

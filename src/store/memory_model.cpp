@@ -22,7 +22,9 @@ void MemoryModel::close_open(const std::string& id, SystemTime at, std::string_v
 }
 
 void MemoryModel::apply(const PresenceEvent& e) {
-  if (e.kind == EventKind::gap || e.id.empty()) {
+  // join and leave (`multi`) change no id's availability: its online period
+  // runs from `online` to `offline`, however many sessions it held meanwhile.
+  if (e.kind == EventKind::gap || e.kind == EventKind::join || e.kind == EventKind::leave || e.id.empty()) {
     return;
   }
   auto [it, fresh] = clients_.try_emplace(e.id);

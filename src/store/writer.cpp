@@ -40,10 +40,13 @@ void Writer::apply(const PresenceEvent& e) {
       .bind(2, static_cast<std::int64_t>(e.seq))
       .bind(3, proto::to_string(e.kind));
   insert_event_.bind(4, at).bind(5, e.id).bind(6, e.remote);
-  if (e.kind == EventKind::offline) {
+  if (e.kind == EventKind::offline || e.kind == EventKind::leave) {
     insert_event_.bind(7, proto::to_string(e.reason));
   }
   insert_event_.run();
+  if (e.kind == EventKind::join || e.kind == EventKind::leave) {
+    return;  // `multi`: the id's online period runs from `online` to `offline`
+  }
   if (e.kind == EventKind::offline) {
     close_open(e.id, at, proto::to_string(e.reason));
     offline_client_.bind(1, e.id).bind(2, to_ms(e.last_seen)).bind(3, at).bind(4, proto::to_string(e.reason));

@@ -202,7 +202,7 @@ TEST(CApi, BadArgumentsGetAStatusAndAMessage) {
 
   ll_server* s = nullptr;
   ASSERT_EQ(ll_server_new(&s), LL_OK);
-  expect(ll_server_set(s, "duplicates", "sometimes"), LL_ERR_INVALID, "takeover or reject");
+  expect(ll_server_set(s, "duplicates", "sometimes"), LL_ERR_INVALID, "takeover, reject or multi");
   expect(ll_server_set(s, "threads", "-1"), LL_ERR_INVALID, "whole number");
   expect(ll_server_set(s, "auth_secret", "short"), LL_ERR_INVALID, "auth_secret");
   expect(ll_server_set(s, "auth_secrets_file", "/nonexistent/secrets"), LL_ERR_INVALID, "/nonexistent/secrets");

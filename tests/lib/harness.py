@@ -469,10 +469,14 @@ class Watch(Collector):
 class Server:
     """`lifeline serve` on 127.0.0.1. port=0: any free port (read from --port-file)."""
 
-    def __init__(self, env, port=0, args=FAST_SERVER, extra=(), name="server", host=HOST, admin=None):
+    def __init__(self, env, port=0, args=FAST_SERVER, extra=(), name="server", host=HOST, admin=None, ws=None):
         """admin: None (no admin API), or a list of extra --admin-* arguments ([] for the defaults
-        plus --insecure-admin unless a token file is given); the admin port is admin_port."""
+        plus --insecure-admin unless a token file is given); the admin port is admin_port.
+        ws: None (no WebSocket), or a list of extra --ws-* arguments; the port is ws_port (kept
+        across restarts)."""
         self.env, self.name, self.host = env, name, host
+        self.ws = None if ws is None else list(ws)
+        self.ws_port = None
         self.requested_port = port
         self.args = list(args) + list(extra)
         self.admin = None if admin is None else list(admin)
@@ -502,6 +506,9 @@ class Server:
             pf = self.env.path("%s.port.%d" % (self.name, self.generation))
             argv = [LIFELINE, "serve", "--listen", host_port(self.host, port), "--port-file", pf] + self.args
             apf = self.env.path("%s.admin-port.%d" % (self.name, self.generation))
+            if self.ws is not None:
+                wpf = self.env.path("%s.ws-port.%d" % (self.name, self.generation))
+                argv += ["--ws-listen", "127.0.0.1:%d" % (self.ws_port or 0), "--ws-port-file", wpf] + self.ws
             if self.admin is not None:
                 admin_port = self.admin_port or 0
                 argv += ["--admin-listen", "127.0.0.1:%d" % admin_port, "--admin-port-file", apf] + self.admin
@@ -526,6 +533,8 @@ class Server:
                              "%s to write its port file" % self.name)
             if got > 0:
                 self.port = got
+                if self.ws is not None:
+                    self.ws_port = int(open(wpf).read().strip())  # written before the main port file
                 if self.admin is not None:
                     self.admin_port = int(wait_until(lambda: os.path.exists(apf) and open(apf).read().strip() or None,
                                                      5, "%s to write its admin port file" % self.name))
@@ -726,8 +735,8 @@ class Env:
     def path(self, fname):
         return os.path.join(self.dir, fname)
 
-    def server(self, port=0, args=FAST_SERVER, extra=(), name=None, start=True, host=HOST, admin=None):
-        s = Server(self, port=port, args=args, extra=extra, host=host, admin=admin,
+    def server(self, port=0, args=FAST_SERVER, extra=(), name=None, start=True, host=HOST, admin=None, ws=None):
+        s = Server(self, port=port, args=args, extra=extra, host=host, admin=admin, ws=ws,
                    name=name or ("server" if not self.servers else "server%d" % len(self.servers)))
         self.servers.append(s)
         if start:

@@ -9,7 +9,8 @@ VERSION = 1
 TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 HEX16 = re.compile(r"^[0-9a-f]{16}$")
 PEER = re.compile(r"^(\d{1,3}(\.\d{1,3}){3}|\[[0-9a-fA-F:.%a-z0-9]+\]):\d{1,5}$")
-KINDS = {"online", "offline", "takeover", "gap"}
+KINDS = {"online", "offline", "takeover", "gap", "join", "leave"}
+TRANSPORTS = {"tcp", "tls", "ws", "wss"}
 REASONS = {"bye", "closed", "reset", "timeout", "replaced", "kicked", "shutdown", "rejected", "protocol"}
 STATES = {"disconnected", "connecting", "online", "reconnecting", "stopped"}
 
@@ -34,9 +35,9 @@ CLIENT = {  # one entry of a list (ls, watch --snapshot)
     "id": (True, _str), "peer": (True, lambda v: isinstance(v, str) and PEER.match(v) is not None),
     "since": (True, _time), "last_seen": (True, _time), "rtt_us": (False, lambda v: _uint(v) and v > 0),
     "interval_ms": (True, _uint), "timeout_ms": (True, _uint), "labels": (True, _labels),
+    "transport": (True, lambda v: v in TRANSPORTS), "session": (False, lambda v: isinstance(v, int) and v > 0),
     # the admin API's list (docs/api.md) says more of each client
-    "online": (False, lambda v: v is True), "transport": (False, lambda v: v in ("tcp", "tls")),
-    "session": (False, lambda v: isinstance(v, int) and v >= 0),
+    "online": (False, lambda v: v is True),
 }
 OFFLINE_CLIENT = {  # a known client that is not online (admin API, ?state=all)
     "id": (True, _str), "online": (True, lambda v: v is False),
@@ -50,6 +51,7 @@ SCHEMAS = {
     "event": {"v": (True, None), "seq": (True, _uint), "kind": (True, lambda v: v in KINDS), "at": (True, _time),
               "instance": (True, lambda v: isinstance(v, str) and HEX16.match(v) is not None),
               "id": (False, _str), "peer": (False, _str), "reason": (False, lambda v: v in REASONS),
+              "session": (False, lambda v: isinstance(v, int) and v > 0), "transport": (False, lambda v: v in TRANSPORTS),
               "last_seen": (False, _time)},
     "agent": {"v": (True, None), "at": (True, _time), "id": (True, lambda v: isinstance(v, str)),
               "state": (True, lambda v: v in STATES), "from": (True, lambda v: v in STATES),
@@ -94,6 +96,6 @@ def check(obj, kind):
                     fail("client field %r is missing" % key)
     if kind == "event" and obj["kind"] != "gap" and "id" not in obj:
         fail("a %s event without an id" % obj["kind"])
-    if kind == "event" and (obj["kind"] == "offline") != ("reason" in obj):
-        fail("reason on a %s event (only offline events have one)" % obj["kind"])
+    if kind == "event" and (obj["kind"] in ("offline", "leave")) != ("reason" in obj):
+        fail("reason on a %s event (only offline and leave events have one)" % obj["kind"])
     return obj

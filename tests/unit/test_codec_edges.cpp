@@ -291,7 +291,7 @@ TEST(ParseHello, RejectsUnknownFlagsAndVersions) {
     h.flags = flags;
     EXPECT_EQ(hello_error(hello_payload(h)), ErrorCode::malformed) << int{flags};
   }
-  for (const std::uint8_t version : {0, 3, 255}) {
+  for (const std::uint8_t version : {0, 4, 255}) {
     Hello h;
     h.version = version;
     EXPECT_EQ(hello_error(hello_payload(h)), ErrorCode::unsupported_version) << int{version};
@@ -319,7 +319,7 @@ TEST(Codec, ListReplySizeMatchesEncodedSize) {
   m.entries = {{"a", "127.0.0.1:1", 1, 2, 3, 4, 5, {{"room", "lab"}}}, {"bb", "[::1]:2", 6, 7, 8, 9, 10, {}}};
   std::string frame;
   encode(m, 1, frame);
-  EXPECT_EQ(frame.size(), kHeaderSize + 11 + encoded_size(m.entries[0]) + encoded_size(m.entries[1]));
+  EXPECT_EQ(frame.size(), kHeaderSize + 11 + encoded_size(m.entries[0], 1) + encoded_size(m.entries[1], 1));
   ParseError err;
   const ByteVec p(frame.begin() + kHeaderSize, frame.end());
   const auto parsed = parse_list_reply(Bytes(p), 1, err);
@@ -328,6 +328,39 @@ TEST(Codec, ListReplySizeMatchesEncodedSize) {
   EXPECT_EQ(parsed->entries[0].labels, m.entries[0].labels);
   EXPECT_EQ(parsed->entries[1].remote, "[::1]:2");
   EXPECT_EQ(parsed->entries[1].timeout_ms, 10U);
+}
+
+// Version 3: each entry and event also carries its session number and transport.
+TEST(Version3, EntriesAndEventsCarrySessionAndTransport) {
+  ListReply m;
+  m.entries = {{"a", "127.0.0.1:1", 1, 2, 3, 4, 5, {}, 0x0102030405060708ULL, TransportCode::wss}};
+  m.seq = 7;
+  m.instance = 8;
+  std::string frame;
+  encode(m, 3, frame);
+  EXPECT_EQ(frame.size(), kHeaderSize + 11 + encoded_size(m.entries[0], 3) + 16);
+  ParseError err;
+  const ByteVec p(frame.begin() + kHeaderSize, frame.end());
+  const auto parsed = parse_list_reply(Bytes(p), 3, err);
+  ASSERT_TRUE(parsed) << err.message;
+  EXPECT_EQ(parsed->entries[0].session, 0x0102030405060708ULL);
+  EXPECT_EQ(parsed->entries[0].transport, TransportCode::wss);
+  EXPECT_FALSE(parse_list_reply(Bytes(p), 2, err)) << "a version 2 reader must see the extra bytes";
+
+  Event e;
+  e.kind = EventKind::join;
+  e.id = "ann";
+  e.session = 42;
+  e.transport = TransportCode::ws;
+  std::string ef;
+  encode(e, 3, ef);
+  const ByteVec ep(ef.begin() + kHeaderSize, ef.end());
+  const auto pe = parse_event(Bytes(ep), 3, err);
+  ASSERT_TRUE(pe) << err.message;
+  EXPECT_EQ(pe->kind, EventKind::join);
+  EXPECT_EQ(pe->session, 42U);
+  EXPECT_EQ(pe->transport, TransportCode::ws);
+  EXPECT_EQ(to_string(EventKind::leave), "leave");
 }
 
 TEST(Version2, BothVersionsOfHelloAreAccepted) {

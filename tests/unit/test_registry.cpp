@@ -72,12 +72,12 @@ TEST(Registry, ClaimPutsOnlineWithSeqOne) {
   EXPECT_EQ(found->remote, "10.0.0.1:10");
   EXPECT_EQ(found->heartbeat, (Heartbeat{std::chrono::milliseconds(1000), std::chrono::milliseconds(3000)}));
   EXPECT_EQ(found->labels, (std::vector<Label>{{"room", "lab"}}));
-  const auto addr = r.address_of("a1");
-  ASSERT_TRUE(addr);
-  EXPECT_EQ(addr->shard, 2U);
-  EXPECT_EQ(addr->session, 10U);
+  const auto addrs = r.addresses_of("a1");
+  ASSERT_EQ(addrs.size(), 1U);
+  EXPECT_EQ(addrs[0].shard, 2U);
+  EXPECT_EQ(addrs[0].session, 10U);
   EXPECT_FALSE(r.find("b"));
-  EXPECT_FALSE(r.address_of("b"));
+  EXPECT_TRUE(r.addresses_of("b").empty());
 }
 
 TEST(Registry, TakeoverDisplacesTheOldSessionWithoutGoingOffline) {
@@ -129,6 +129,56 @@ TEST(Registry, RejectPolicyKeepsTheFirstSession) {
   EXPECT_EQ(r.count(), 1U);
   EXPECT_FALSE(r.release("a1", 11, Reason::closed));
   EXPECT_EQ(rec.events().size(), 1U);
+}
+
+// `multi`: one id, several sessions. The id goes online with its first
+// session and offline with its last; the ones between join and leave.
+TEST(Registry, MultiPolicyKeepsSeveralSessionsOfOneId) {
+  Registry r(kInstance, 1024);
+  Recorder rec(r);
+  auto tab = [](std::uint64_t session, Transport t) {
+    auto x = reg("ann", session, static_cast<std::uint32_t>(session % 2));
+    x.transport = t;
+    return x;
+  };
+  ASSERT_TRUE(r.claim(tab(10, Transport::ws), DuplicatePolicy::multi, 3).accepted);
+  const auto second = r.claim(tab(11, Transport::tcp), DuplicatePolicy::multi, 3);
+  ASSERT_TRUE(second.accepted);
+  EXPECT_FALSE(second.displaced) << "multi displaces no one";
+  ASSERT_TRUE(r.claim(tab(12, Transport::wss), DuplicatePolicy::multi, 3).accepted);
+  const auto fourth = r.claim(tab(13, Transport::ws), DuplicatePolicy::multi, 3);
+  EXPECT_FALSE(fourth.accepted) << "past max_sessions";
+  EXPECT_EQ(fourth.sessions, 3U);
+  EXPECT_EQ(r.count(), 1U) << "count() counts ids";
+  EXPECT_EQ(r.session_count(), 3U);
+  const auto list = r.snapshot();
+  ASSERT_EQ(list.size(), 3U) << "one row per session";
+  EXPECT_EQ(list[0].session, 10U);
+  EXPECT_EQ(list[0].transport, Transport::ws);
+  EXPECT_EQ(list[2].transport, Transport::wss);
+  EXPECT_EQ(r.addresses_of("ann").size(), 3U);
+
+  EXPECT_TRUE(r.release("ann", 10, Reason::closed));  // the first one leaves: the next becomes first
+  EXPECT_EQ(r.find("ann")->session, 11U);
+  EXPECT_FALSE(r.release("ann", 10, Reason::closed)) << "released twice";
+  EXPECT_TRUE(r.release("ann", 12, Reason::timeout));
+  EXPECT_EQ(r.count(), 1U);
+  EXPECT_TRUE(r.release("ann", 11, Reason::bye));
+  EXPECT_EQ(r.count(), 0U);
+  EXPECT_EQ(r.session_count(), 0U);
+
+  const auto& ev = rec.events();
+  ASSERT_EQ(ev.size(), 6U);
+  const std::vector<std::pair<EventKind, std::uint64_t>> want = {{EventKind::online, 10}, {EventKind::join, 11},
+                                                                 {EventKind::join, 12},   {EventKind::leave, 10},
+                                                                 {EventKind::leave, 12},  {EventKind::offline, 11}};
+  for (std::size_t i = 0; i < want.size(); ++i) {
+    EXPECT_EQ(ev[i].kind, want[i].first) << i;
+    EXPECT_EQ(ev[i].session, want[i].second) << i;
+  }
+  EXPECT_EQ(ev[0].transport, Transport::ws);
+  EXPECT_EQ(ev[4].reason, Reason::timeout);
+  EXPECT_EQ(ev[5].reason, Reason::bye) << "offline carries the last session's reason";
 }
 
 TEST(Registry, SeqIsStrictlyIncreasingAcrossAllKinds) {

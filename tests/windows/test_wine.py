@@ -160,6 +160,39 @@ def test_wait_handle_and_server_in_lifeline_dll(env):
           p.stderr[-400:])
 
 
+def test_windows_server_over_websocket(env):
+    """lifeline.exe serve --ws-listen: the same session code behind the WSAPoll loop; SHA-1
+    for the handshake from CNG."""
+    import struct
+    from harness import HELLO, PING, PONG, WELCOME, frame, hello_payload
+    from wsclient import WsClient
+    pf, wpf = env.path("wine-ws.port"), env.path("wine-ws.wsport")
+    argv = ["wine", EXE, "serve", "--listen", "127.0.0.1:0", "--port-file", pf, "--ws-listen", "127.0.0.1:0",
+            "--ws-port-file", wpf] + FAST_SERVER
+    srv = Collector(env, argv, "wine-ws-server", json_lines=False, merge_stderr=True)
+    env.collectors.append(srv)
+    port = int(wait_until(lambda: os.path.exists(pf) and open(pf).read().strip() or None, 60, "the port file"))
+    ws_port = int(open(wpf).read().strip())  # written before the main port file
+    w = env.watch("127.0.0.1:%d" % port)
+    ws = WsClient(ws_port)  # checks Sec-WebSocket-Accept: CNG's SHA-1 is right
+    check(ws.status == 101, "upgrade answered %d: %r", ws.status, ws.body)
+    env.socks.append(ws)
+    ws.send_binary(frame(HELLO, hello_payload("win-tab", 100, 300, version=3)))
+    op, msg = ws.recv(10)
+    check(msg[4] == WELCOME, "WELCOME over WebSocket from lifeline.exe, not type %d", msg[4])
+    ev = w.wait_event("online", "win-tab", 10)
+    check(ev["transport"] == "ws", "online as ws: %s", ev)
+    ws.send_binary(frame(PING, struct.pack(">Q", 42)))
+    deadline = time.monotonic() + 5
+    while True:
+        op, msg = ws.recv(max(0.1, deadline - time.monotonic()))
+        if msg[4] == PONG:
+            break
+    ws.close()
+    ev = w.wait_event("offline", "win-tab", 5)
+    check(ev["reason"] in ("closed", "reset"), "offline when the client goes: %s", ev)
+
+
 def test_windows_build_refuses_what_it_lacks(env):
     """Options of the layers the Windows build leaves out are refused by name, not ignored."""
     cases = [
@@ -188,6 +221,6 @@ if __name__ == "__main__":
     try:
         run([test_windows_agent_against_linux_server, test_windows_server_detects_a_frozen_linux_agent,
              test_c_example_on_lifeline_dll, test_wait_handle_and_server_in_lifeline_dll,
-             test_windows_build_refuses_what_it_lacks])
+             test_windows_server_over_websocket, test_windows_build_refuses_what_it_lacks])
     finally:
         subprocess.run(["wineserver", "-k"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
