@@ -21,47 +21,6 @@ std::size_t frame_header(Opcode op, std::uint64_t length, std::array<std::uint8_
   return 10;
 }
 
-bool valid_utf8(std::span<const std::uint8_t> s) {
-  std::size_t i = 0;
-  while (i < s.size()) {
-    const auto c = s[i];
-    std::size_t n = 0;
-    std::uint32_t cp = 0;
-    if (c < 0x80) {
-      ++i;
-      continue;
-    }
-    if ((c & 0xE0U) == 0xC0) {
-      n = 1;
-      cp = c & 0x1FU;
-    } else if ((c & 0xF0U) == 0xE0) {
-      n = 2;
-      cp = c & 0x0FU;
-    } else if ((c & 0xF8U) == 0xF0) {
-      n = 3;
-      cp = c & 0x07U;
-    } else {
-      return false;
-    }
-    if (i + n >= s.size()) {
-      return false;  // cut short
-    }
-    for (std::size_t k = 1; k <= n; ++k) {
-      if ((s[i + k] & 0xC0U) != 0x80) {
-        return false;
-      }
-      cp = (cp << 6U) | (s[i + k] & 0x3FU);
-    }
-    // Overlong forms, surrogates and values past U+10FFFF are not UTF-8.
-    static constexpr std::uint32_t kMin[] = {0, 0x80, 0x800, 0x10000};
-    if (cp < kMin[n] || (cp >= 0xD800 && cp <= 0xDFFF) || cp > 0x10FFFF) {
-      return false;
-    }
-    i += n + 1;
-  }
-  return true;
-}
-
 std::string close_payload(std::uint16_t code, std::string_view reason) {
   std::string out;
   out += static_cast<char>(code >> 8U);

@@ -11,6 +11,7 @@
 #include <string>
 #include <string_view>
 
+#include "core/utf8.hpp"
 #include "frame_reader.hpp"
 #include "upgrade.hpp"
 
@@ -38,6 +39,8 @@ std::size_t frame_header(Opcode op, std::uint64_t length, std::array<std::uint8_
 std::string close_payload(std::uint16_t code, std::string_view reason);
 
 /// True if `s` is valid UTF-8 (a close reason must be, RFC 6455 section 5.5.1).
-bool valid_utf8(std::span<const std::uint8_t> s);
+inline bool valid_utf8(std::span<const std::uint8_t> s) {
+  return detail::valid_utf8(std::string_view(reinterpret_cast<const char*>(s.data()), s.size()));
+}
 
 }  // namespace lifeline::ws
