@@ -242,7 +242,8 @@ void Connection::flush() {
   }
 }
 
-void Connection::close(Drain drain, std::string_view final_frame, std::uint16_t ws_code) {
+void Connection::close(Drain drain, std::string_view final_frame, std::uint16_t ws_code, int ws_status,
+                       std::string_view why) {
   assert_in_loop_thread(shard_);
   if (state_ != State::open) {
     return;
@@ -254,7 +255,7 @@ void Connection::close(Drain drain, std::string_view final_frame, std::uint16_t 
     }
   } else if (!ws_->answered) {
     ws_->answered = true;
-    write(ws::Upgrade::cut_short(shard_.ctx().stopping.load()));
+    write(ws::Upgrade::refusal(ws_status, why));
   } else {
     if (!final_frame.empty()) {
       ws_write(ws::Opcode::binary, final_frame);

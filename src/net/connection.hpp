@@ -93,8 +93,10 @@ class Connection {
   // The closing verbs, no-ops once closed (the protocol session's are in session.hpp):
   /// Sends `final_frame` (ERROR or BYE) best effort, then drains or closes as
   /// `drain` says. A WebSocket connection then sends a close frame with
-  /// `ws_code` (RFC 6455 section 7.4), or answers an unfinished upgrade 408.
-  void close(Drain drain, std::string_view final_frame = {}, std::uint16_t ws_code = 1000);
+  /// `ws_code` (RFC 6455 section 7.4); one whose upgrade is still unanswered
+  /// is answered HTTP `ws_status` with `why` instead.
+  void close(Drain drain, std::string_view final_frame = {}, std::uint16_t ws_code = 1000, int ws_status = 400,
+             std::string_view why = {});
   /// Closes the socket now (ends a drain early) and frees the session's slot.
   void abort();
 

@@ -178,9 +178,12 @@ void Session::end_with(Reason reason, const std::string& final_frame, Drain drai
   state_ = State::ended;
   // The final frame goes out first; with Drain::no the socket is closed here
   // too (the object lives on until the shard's next posted task).
-  // A WebSocket close frame's code: the final frame says the rest.
+  // A WebSocket close frame's code: the final frame says the rest. An upgrade
+  // still unanswered gets an HTTP status instead: 408 for a slow one, 503
+  // for a server that is full or shutting down.
   const std::uint16_t ws_code = reason == Reason::protocol ? 1002 : reason == Reason::shutdown ? 1001 : 1000;
-  conn_.close(drain, final_frame, ws_code);
+  const int ws_status = reason == Reason::protocol ? 408 : 503;
+  conn_.close(drain, final_frame, ws_code, ws_status, cause);
   const bool observer = (flags_ & proto::kFlagObserver) != 0;
   const auto level = reason == Reason::protocol ? spdlog::level::warn
                      : observer                 ? spdlog::level::debug

@@ -87,9 +87,8 @@ std::string Upgrade::accept_key(std::string_view key) {
   return base64(digest);
 }
 
-std::string Upgrade::cut_short(bool shutting_down) {
-  return shutting_down ? plain_response(503, "the server is shutting down", {})
-                       : plain_response(408, "the WebSocket upgrade request was not complete in time", {});
+std::string Upgrade::refusal(int status, std::string_view text) {
+  return plain_response(status, std::string(text), {});
 }
 
 Upgrade::Status Upgrade::refuse(int status, std::string problem, const std::string& extra_headers) {

@@ -39,9 +39,10 @@ class Upgrade {
   /// After refused: what was wrong, for the log.
   const std::string& problem() const { return problem_; }
 
-  /// The response to a request still incomplete when the connection must
-  /// close: 408 (too slow) or 503 (shutting down).
-  static std::string cut_short(bool shutting_down);
+  /// The response to a request still unanswered when the session must end
+  /// for its own reason: `status` (408 too slow, 503 shutting down or full)
+  /// with `text` as the body.
+  static std::string refusal(int status, std::string_view text);
   /// Sec-WebSocket-Accept for a Sec-WebSocket-Key (RFC 6455 section 4.2.2).
   static std::string accept_key(std::string_view key);
 

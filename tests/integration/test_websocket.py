@@ -284,6 +284,14 @@ def test_bad_upgrade_requests(env):
     b.verify()
 
 
+def test_full_server_answers_503(env):
+    srv = ws_server(env, extra=["--max-connections", "1"])
+    online_ws(env, srv, "first")
+    got, body, closed = raw_upgrade(srv, upgrade_request()[0])
+    check(got == 503 and "too_many_connections" in body, "a full server answers 503 and why: %d %r", got, body)
+    check(closed, "and closes")
+
+
 # ----------------------------------------------------------------------------- bad input: frames
 
 
@@ -335,4 +343,5 @@ if __name__ == "__main__":
     run([test_handshake_heartbeat_and_listing, test_fragmented_messages_interleaved_control_and_batched_frames,
          test_websocket_pings_alone_keep_a_session_alive_and_silence_times_out,
          test_close_frame_is_offline_closed_and_answered, test_takeover_kick_data_and_tokens_across_transports,
-         test_multi_mixes_tcp_and_websocket_sessions, test_bad_upgrade_requests, test_bad_frames])
+         test_multi_mixes_tcp_and_websocket_sessions, test_bad_upgrade_requests, test_full_server_answers_503,
+         test_bad_frames])
