@@ -41,7 +41,7 @@ const fromUtf8 = new TextDecoder();
  *            session: string, transport: string}} PresenceEvent
  * @typedef {{id?: string, labels?: Object<string,string>, token?: string, intervalMs?: number, timeoutMs?: number,
  *            serverPings?: boolean, observer?: boolean, backoffBaseMs?: number, backoffCapMs?: number,
- *            connectTimeoutMs?: number, WebSocket?: any}} Options
+ *            connectTimeoutMs?: number, WebSocket?: any, random?: () => number}} Options
  */
 
 class Writer {
@@ -92,7 +92,7 @@ export class LifelineClient {
     }
     this.url = url;
     this.opts = { labels: {}, intervalMs: 0, timeoutMs: 0, serverPings: true, observer: false, backoffBaseMs: 500,
-      backoffCapMs: 30000, connectTimeoutMs: 10000, ...options };
+      backoffCapMs: 30000, connectTimeoutMs: 10000, random: Math.random, ...options };
     this.WS = this.opts.WebSocket || globalThis.WebSocket;
     if (!this.WS) throw new TypeError("lifeline: no WebSocket here (pass options.WebSocket)");
     /** @type {State} */ this.state = "connecting";
@@ -213,7 +213,7 @@ export class LifelineClient {
       return;
     }
     this._setState("offline", reason);
-    const delay = backoffDelay(this.attempt++, this.opts.backoffBaseMs, this.opts.backoffCapMs);
+    const delay = backoffDelay(this.attempt++, this.opts.backoffBaseMs, this.opts.backoffCapMs, this.opts.random);
     this.timers.retry = setTimeout(() => this._connectNow(), delay);
   }
 

@@ -199,6 +199,27 @@ def test_page_reconnects_after_a_server_restart(env):
     wait_until(lambda: any(c["id"] == "page-r" for c in env.ls(srv)["clients"]), 10, "page-r listed again")
 
 
+def test_client_reconnects_at_once_when_the_page_is_back_online(env):
+    """Backoff pinned to its longest draw (ten minutes): only the page's `online` event can
+    bring the client back in time."""
+    site, browser = with_browser(env)
+    srv = env.server(args=BROWSER_SERVER, ws=["--ws-allowed-origin", site.origin])
+    browser.ask("open p1 " + site.page(ws_url(srv), "page-x"))
+    browser.wait("p1", ONLINE)
+    browser.ask("eval p1 import('/clients/js/lifeline.js').then((m) => { window.slow = new m.LifelineClient("
+                "'%s', { id: 'slow-1', backoffBaseMs: 600000, backoffCapMs: 600000, random: () => 0.999 }); })"
+                % ws_url(srv))
+    browser.wait("p1", "window.slow && window.slow.state === 'online'")
+    srv.stop()
+    browser.wait("p1", "window.slow.state === 'offline'")
+    srv.start()
+    harness.holds(lambda: browser.ask("eval p1 window.slow.state") == "offline", 1.0,
+                  "the client waiting out its backoff", poll=0.1)
+    browser.ask("eval p1 (window.dispatchEvent(new Event('online')), 1)")
+    browser.wait("p1", "window.slow.state === 'online'", 5000)
+    wait_until(lambda: any(c["id"] == "slow-1" for c in env.ls(srv)["clients"]), 5, "slow-1 listed")
+
+
 def spki_hash(cert):
     """base64(SHA-256(SubjectPublicKeyInfo)): what --ignore-certificate-errors-spki-list pins."""
     pub = subprocess.run(["openssl", "x509", "-in", cert, "-noout", "-pubkey"], check=True, capture_output=True).stdout
@@ -265,5 +286,6 @@ if __name__ == "__main__":
         SCREENSHOT = sys.argv[i + 1]
         del sys.argv[i:i + 2]
     run([test_page_is_listed_and_follows_presence_live, test_frozen_page_times_out_and_comes_back,
-         test_page_reconnects_after_a_server_restart, test_page_over_wss_with_a_test_ca,
+         test_page_reconnects_after_a_server_restart, test_client_reconnects_at_once_when_the_page_is_back_online,
+         test_page_over_wss_with_a_test_ca,
          test_tabs_of_one_user_with_multi])

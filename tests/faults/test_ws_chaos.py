@@ -132,7 +132,8 @@ def quiet_fault(f, name, apply, seconds):
     mark = f.watch.mark()
     apply()
     try:
-        time.sleep(seconds)  # the fault's duration: what is checked is that nothing happens in it
+        harness.holds(lambda: not f.offline(ids, mark) and all(c.ended is None for c in f.clients), seconds,
+                      "%s: every WebSocket client online" % name, poll=0.05)
         offs = f.offline(ids, mark)
         check(not offs, "%s: %d WebSocket clients went offline: %s", name, len(offs), offs[:3])
         check(all(c.ended is None for c in f.clients), "%s: a client ended: %s", name,
