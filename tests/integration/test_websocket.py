@@ -33,7 +33,8 @@ def ws_server(env, extra=(), args=harness.FAST_SERVER, admin=None):
     return env.server(args=args, extra=extra, admin=admin, ws=["--ws-allowed-origin", ORIGIN])
 
 
-def ws_hello(ws, id, interval_ms=100, timeout_ms=300, flags=0, token=None, labels=None):
+def ws_hello(ws, id, interval_ms=1000, timeout_ms=5000, flags=0, token=None, labels=None):
+    """HELLO; a long timeout by default, since these clients send only what a test says."""
     ws.send_binary(frame(HELLO, hello_payload(id, interval_ms, timeout_ms, flags, labels, version=3, token=token)))
     return next_frame(ws)
 
@@ -82,7 +83,7 @@ class Bystanders:
         self.watch = env.watch(srv)
         self.agent = env.agent(srv, "steady-tcp")
         self.agent.wait_state("online", 5)
-        self.ws = online_ws(env, srv, "steady-ws", timeout_ms=2000)
+        self.ws = online_ws(env, srv, "steady-ws", timeout_ms=10000)
         self.watch.wait_event("online", "steady-ws", 5)
 
     def verify(self):
@@ -139,7 +140,7 @@ def test_fragmented_messages_interleaved_control_and_batched_frames(env):
 def test_websocket_pings_alone_keep_a_session_alive_and_silence_times_out(env):
     srv = ws_server(env)
     watch = env.watch(srv)
-    ws = online_ws(env, srv, "pinger", timeout_ms=300)
+    ws = online_ws(env, srv, "pinger", interval_ms=100, timeout_ms=300)
     end = time.monotonic() + 1.0
     while time.monotonic() < end:  # three timeouts long, only WebSocket pings
         ws.send(WS_PING, b"")
