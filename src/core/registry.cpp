@@ -12,7 +12,7 @@ Registry::ClaimResult Registry::claim(Registration r, DuplicatePolicy policy, st
     if (it == online_.end()) {
       push_event(EventKind::online, Reason::none, r);
       auto id = r.id;
-      online_.emplace(std::move(id), Entry{Member{std::move(r), std::chrono::system_clock::now()}, {}});
+      online_.emplace(std::move(id), Entry{Member{std::move(r), std::chrono::system_clock::now()}, nullptr});
       ++session_total_;
     } else if (policy == DuplicatePolicy::takeover) {
       auto& first = it->second.first;
@@ -21,12 +21,15 @@ Registry::ClaimResult Registry::claim(Registration r, DuplicatePolicy policy, st
       first.reg = std::move(r);  // the id stays online: keep its "since", swap in the new connection
     } else {
       auto& e = it->second;
-      result.sessions = 1 + e.more.size();
+      result.sessions = 1 + e.extra();
       if (policy == DuplicatePolicy::reject || result.sessions >= max_sessions) {
         return result;
       }
       push_event(EventKind::join, Reason::none, r);
-      e.more.push_back(Member{std::move(r), std::chrono::system_clock::now()});
+      if (!e.more) {
+        e.more = std::make_unique<std::vector<Member>>();
+      }
+      e.more->push_back(Member{std::move(r), std::chrono::system_clock::now()});
       ++session_total_;
     }
     publish_counts();
@@ -45,23 +48,26 @@ bool Registry::release(std::string_view id, std::uint64_t session, Reason reason
     }
     auto& e = it->second;
     if (e.first.reg.session == session) {
-      if (e.more.empty()) {
+      if (e.extra() == 0) {
         push_event(EventKind::offline, reason, e.first.reg);
         online_.erase(it);
       } else {
         // The oldest remaining session becomes the first.
         push_event(EventKind::leave, reason, e.first.reg);
-        e.first = std::move(e.more.front());
-        e.more.erase(e.more.begin());
+        e.first = std::move(e.more->front());
+        e.more->erase(e.more->begin());
       }
     } else {
+      if (e.extra() == 0) {
+        return false;
+      }
       const auto m =
-          std::find_if(e.more.begin(), e.more.end(), [&](const Member& x) { return x.reg.session == session; });
-      if (m == e.more.end()) {
+          std::find_if(e.more->begin(), e.more->end(), [&](const Member& x) { return x.reg.session == session; });
+      if (m == e.more->end()) {
         return false;
       }
       push_event(EventKind::leave, reason, m->reg);
-      e.more.erase(m);
+      e.more->erase(m);
     }
     --session_total_;
     publish_counts();
@@ -126,8 +132,10 @@ std::vector<OnlineClient> Registry::sorted_view() const {
   out.reserve(session_total_);
   for (const auto& [id, e] : online_) {
     out.push_back(view(e.first));
-    for (const auto& m : e.more) {
-      out.push_back(view(m));
+    if (e.more) {
+      for (const auto& m : *e.more) {
+        out.push_back(view(m));
+      }
     }
   }
   // By id, then (the sessions of one id under `multi`) by session number.
@@ -151,8 +159,10 @@ std::vector<SessionAddress> Registry::addresses_of(std::string_view id) const {
   auto it = online_.find(std::string(id));
   if (it != online_.end()) {
     out.push_back(SessionAddress{it->second.first.reg.shard, it->second.first.reg.session});
-    for (const auto& m : it->second.more) {
-      out.push_back(SessionAddress{m.reg.shard, m.reg.session});
+    if (it->second.more) {
+      for (const auto& m : *it->second.more) {
+        out.push_back(SessionAddress{m.reg.shard, m.reg.session});
+      }
     }
   }
   return out;
