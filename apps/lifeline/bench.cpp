@@ -80,11 +80,12 @@ void run_capacity(const Options& o) {
   const auto sent = static_cast<double>(num(s1, "sent") - num(s0, "sent"));
   const auto answered = static_cast<double>(num(s1, "answered") - num(s0, "answered"));
   Report r;
-  r.title = "lifeline-bench capacity: " + o.protocol + " " + o.server + ", " + std::to_string(o.connections) +
-            " connections, interval " + o.interval + ", window " + fmt(secs, 1) + " s, " +
-            std::to_string(fleet.workers().size()) + " workers";
+  r.title = "lifeline-bench capacity: " + o.protocol + (o.transport == "ws" ? " over WebSocket " : " ") + o.server +
+            ", " + std::to_string(o.connections) + " connections, interval " + o.interval + ", window " + fmt(secs, 1) +
+            " s, " + std::to_string(fleet.workers().size()) + " workers";
   r.json["scenario"] = "capacity";
   r.json["protocol"] = o.protocol;
+  r.json["transport"] = o.transport;
   r.json["interval_ms"] = iv;
   r.json["window_s"] = secs;
   r.add("connections", "connections requested", boost::json::value(o.connections), std::to_string(o.connections));
@@ -207,6 +208,10 @@ void add_scenario_options(CLI::App& cmd, bench::Options& o) {
   cmd.add_option("--protocol", o.protocol, "lifeline or mqtt (3.1.1: CONNECT, PINGREQ)")
       ->check(CLI::IsMember({"lifeline", "mqtt"}))
       ->capture_default_str();
+  cmd.add_option("--transport", o.transport,
+                 "lifeline over tcp, or over ws (WebSocket: --server is then the server's --ws-listen address)")
+      ->check(CLI::IsMember({"tcp", "ws"}))
+      ->capture_default_str();
   cmd.add_flag("--json", o.json, "print the result as one JSON object");
   cmd.add_option("--silent", o.silent, "detect: connections that go silent")->capture_default_str();
   cmd.add_option("--server-tick", o.server_tick, "detect: the server's --tick, part of the bound")
@@ -253,6 +258,7 @@ void register_bench(CLI::App& app) {
   worker->add_option("--sources", w->sources);
   worker->add_option("--server", w->server)->required();
   worker->add_option("--protocol", w->protocol);
+  worker->add_option("--transport", w->transport);
   worker->add_option("--interval-ms", w->interval_ms);
   worker->add_option("--timeout-ms", w->timeout_ms);
   worker->add_option("--connect-timeout-ms", w->connect_timeout_ms);

@@ -36,6 +36,7 @@ struct WorkerArgs {
   unsigned sources = 1;  // connection g binds to 127.0.0.(1 + g % sources)
   std::string server;    // HOST:PORT
   std::string protocol = "lifeline";
+  std::string transport = "tcp";  // lifeline only: tcp, or ws (RFC 6455 binary messages, masked)
   unsigned interval_ms = 1000;
   unsigned timeout_ms = 3000;
   unsigned connect_timeout_ms = 5000;
@@ -177,6 +178,7 @@ struct Options {
   unsigned workers = 0;  // 0 = one per 18,000 connections
   unsigned sources = 4;
   std::string protocol = "lifeline";
+  std::string transport = "tcp";
   bool json = false;
   // detect
   unsigned silent = 100;

@@ -58,6 +58,7 @@ Fleet::Fleet(const Options& o, bool reconnect) : total_(o.connections) {
                                   "--sources=" + std::to_string(o.sources),
                                   "--server=" + o.server,
                                   "--protocol=" + o.protocol,
+                                  "--transport=" + o.transport,
                                   "--interval-ms=" + std::to_string(interval_ms),
                                   "--timeout-ms=" + std::to_string(timeout_ms),
                                   "--connect-timeout-ms=" + std::to_string(connect_timeout_ms),

@@ -36,7 +36,14 @@ namespace asio = boost::asio;
 using asio::ip::tcp;
 using boost::system::error_code;
 
-enum class State : std::uint8_t { idle, connecting, handshaking, online, closed };
+enum class State : std::uint8_t { idle, connecting, upgrading, handshaking, online, closed };
+
+// --transport ws: the upgrade every connection sends (RFC 6455's sample key),
+// and its frames' parts. Client frames carry the mask bit with a zero key:
+// legal, and the server unmasks exactly as it would a random one.
+constexpr std::string_view kUpgrade =
+    "GET /lifeline HTTP/1.1\r\nHost: bench\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
 
 struct Conn {
   explicit Conn(asio::io_context& io) : sock(io) {}
@@ -44,6 +51,11 @@ struct Conn {
   proto::FrameDecoder dec;
   mqtt::Decoder mdec;
   std::array<std::uint8_t, 64> buf{};
+  std::string hello;                       // ws: HELLO, sent once the 101 has come
+  std::string response;                    // ws: the 101 response, until it is whole
+  std::array<std::uint8_t, 10> ws_head{};  // ws: a server frame header being read
+  std::uint8_t ws_head_n = 0;
+  std::uint32_t ws_left = 0;        // ws: payload bytes of the current server frame
   std::int64_t phase_start_us = 0;  // start of the current connect + handshake
   std::int64_t last_send_us = 0;    // last byte written: the server's "last seen"
   std::int64_t ping_sent_us = 0;    // MQTT: PINGRESP carries no timestamp
@@ -61,6 +73,7 @@ class Worker {
   explicit Worker(const WorkerArgs& a)
       : a_(a),
         proto_(a.protocol == "mqtt" ? Protocol::mqtt : Protocol::lifeline),
+        ws_(a.transport == "ws"),
         tick_(tick_for(a.interval_ms)),
         timer_(io_),
         in_(io_, ::dup(0)),
@@ -106,6 +119,10 @@ class Worker {
     c.phase_start_us = now_us();
     c.dec = proto::FrameDecoder{};
     c.mdec = mqtt::Decoder{};
+    c.hello.clear();
+    c.response.clear();
+    c.ws_head_n = 0;
+    c.ws_left = 0;
     if (ec) {
       fail(c);
       return;
@@ -130,9 +147,74 @@ class Worker {
       } else {
         mqtt::encode_connect(id, mqtt::keepalive_for(a_.timeout_ms), hello);
       }
+      if (ws_) {
+        c.hello = std::move(hello);  // HELLO waits for the 101
+        c.state = State::upgrading;
+        if (send(c, kUpgrade.data(), kUpgrade.size(), false)) read(c);
+        return;
+      }
       c.state = State::handshaking;
       if (send(c, hello.data(), hello.size())) read(c);
     });
+  }
+
+  // ws: reads the 101, then sends HELLO and hands on what follows the response.
+  void on_upgrade(Conn& c, std::size_t n) {
+    c.response.append(reinterpret_cast<const char*>(c.buf.data()), n);
+    const auto end = c.response.find("\r\n\r\n");
+    if (end == std::string::npos) {
+      if (c.response.size() > 4096) server_closed(c, "upgrade-refused");
+      return;
+    }
+    if (!c.response.starts_with("HTTP/1.1 101")) {
+      server_closed(c, "upgrade-refused");
+      return;
+    }
+    const std::string rest = c.response.substr(end + 4);
+    std::string().swap(c.response);
+    c.state = State::handshaking;
+    const std::string hello = std::move(c.hello);
+    std::string().swap(c.hello);
+    if (!send(c, hello.data(), hello.size())) return;
+    if (!rest.empty()) on_ws(c, reinterpret_cast<const std::uint8_t*>(rest.data()), rest.size());
+  }
+
+  // ws: unwraps server frames (unmasked binary messages) into lifeline bytes.
+  void on_ws(Conn& c, const std::uint8_t* p, std::size_t n) {
+    while (n > 0 && c.state != State::closed) {
+      if (c.ws_left == 0 && c.ws_head_n < 2) {
+        c.ws_head[c.ws_head_n++] = *p++;
+        --n;
+        continue;
+      }
+      if (c.ws_left == 0) {
+        const auto len7 = c.ws_head[1] & 0x7FU;
+        const std::size_t need = len7 == 126 ? 4 : len7 == 127 ? 10 : 2;
+        while (c.ws_head_n < need && n > 0) {
+          c.ws_head[c.ws_head_n++] = *p++;
+          --n;
+        }
+        if (c.ws_head_n < need) return;
+        std::uint64_t len = len7;
+        if (len7 == 126) len = (std::uint64_t{c.ws_head[2]} << 8U) | c.ws_head[3];
+        if (len7 == 127) {
+          len = 0;
+          for (int i = 2; i < 10; ++i) len = (len << 8U) | c.ws_head[i];
+        }
+        if ((c.ws_head[0] & 0x0FU) == 0x8) {  // close frame: the server ended it
+          server_closed(c, "ws-close");
+          return;
+        }
+        c.ws_head_n = 0;
+        c.ws_left = static_cast<std::uint32_t>(len);
+        if (len == 0) continue;
+      }
+      const auto take = std::min<std::size_t>(n, c.ws_left);
+      on_lifeline(c, p, take);
+      p += take;
+      n -= take;
+      c.ws_left -= static_cast<std::uint32_t>(take);
+    }
   }
 
   // A failed attempt: final in capacity mode, retried with backoff in storm mode.
@@ -187,7 +269,28 @@ class Worker {
   // ---- I/O ----------------------------------------------------------------
   // Non-blocking send straight from the caller: a heartbeat is 2 or 13 bytes
   // into an almost empty socket buffer, so no async operation is needed.
-  bool send(Conn& c, const void* p, std::size_t n) {
+  bool send(Conn& c, const void* p, std::size_t n, bool frame = true) {
+    std::array<std::uint8_t, 256> ws{};
+    if (ws_ && frame) {
+      // One binary message, masked with a zero key: header and payload in one send.
+      std::size_t h = 0;
+      ws[h++] = 0x82;
+      if (n < 126) {
+        ws[h++] = static_cast<std::uint8_t>(0x80U | n);
+      } else {
+        ws[h++] = 0x80U | 126U;
+        ws[h++] = static_cast<std::uint8_t>(n >> 8U);
+        ws[h++] = static_cast<std::uint8_t>(n & 0xFFU);
+      }
+      h += 4;  // the zero masking key
+      if (h + n > ws.size()) {
+        fail(c);
+        return false;
+      }
+      std::memcpy(ws.data() + h, p, n);
+      p = ws.data();
+      n += h;
+    }
     error_code ec;
     const std::size_t w = c.sock.send(asio::buffer(p, n), 0, ec);
     if (ec || w != n) {
@@ -207,8 +310,12 @@ class Worker {
         return;
       }
       const auto g = c.gen;
-      if (proto_ == Protocol::lifeline) {
-        on_lifeline(c, n);
+      if (c.state == State::upgrading) {
+        on_upgrade(c, n);
+      } else if (ws_) {
+        on_ws(c, c.buf.data(), n);
+      } else if (proto_ == Protocol::lifeline) {
+        on_lifeline(c, c.buf.data(), n);
       } else {
         on_mqtt(c, n);
       }
@@ -216,9 +323,9 @@ class Worker {
     });
   }
 
-  void on_lifeline(Conn& c, std::size_t n) {
+  void on_lifeline(Conn& c, const std::uint8_t* data, std::size_t n) {
     const char* closed_by = nullptr;
-    const auto err = c.dec.feed(proto::Bytes(c.buf.data(), n), [&](const proto::Frame& f) {
+    const auto err = c.dec.feed(proto::Bytes(data, n), [&](const proto::Frame& f) {
       switch (f.type) {
         case proto::FrameType::welcome:
           if (c.state == State::handshaking) online(c);
@@ -327,7 +434,8 @@ class Worker {
     last_sweep_us_ = now;
     const std::int64_t limit = std::int64_t{a_.connect_timeout_ms} * 1000;
     for (auto& c : conns_) {
-      if ((c->state == State::connecting || c->state == State::handshaking) && now - c->phase_start_us > limit) {
+      if ((c->state == State::connecting || c->state == State::upgrading || c->state == State::handshaking) &&
+          now - c->phase_start_us > limit) {
         fail(*c);
       }
     }
@@ -411,6 +519,7 @@ class Worker {
 
   WorkerArgs a_;
   Protocol proto_;
+  bool ws_;  // --transport ws
   std::int64_t tick_;
   asio::io_context io_{1};
   asio::steady_timer timer_;
