@@ -8,6 +8,7 @@ echo "machine: $(nproc) cores, $(awk '/MemTotal/ {print int($2/1048576)}' /proc/
 "$here/idle_memory.sh" "$BIN" 10000
 "$here/heartbeat_cpu.sh" "$BIN" 2000 100 8
 "$here/tls_cost.sh" "$BIN" 4000
+"$here/websocket.sh" "$BIN" 19000 20s 3
 if [[ -x $1/bench/lifeline_micro_bench ]]; then
   "$1/bench/lifeline_micro_bench" --benchmark_min_time=0.2
 else
