@@ -11,6 +11,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -59,11 +60,17 @@ class Page:
 def ensure_tools():
     if not os.path.exists(CHROMIUM):
         raise Failure("%s is missing: scripts/bootstrap test installs Debian's chromium" % CHROMIUM)
-    if not os.path.isdir(os.path.join(HERE, "node_modules", "playwright-core")):
-        npm = shutil.which("npm")
-        if npm is None:
-            raise Failure("npm is missing: scripts/bootstrap test installs it")
-        subprocess.run([npm, "ci", "--prefix", HERE, "--no-audit", "--no-fund"], check=True, timeout=300)
+    # The browser tests run in parallel (ctest -j): one installs, the others wait on
+    # the lock and find it done. npm writes node_modules/.package-lock.json last, so a
+    # half-finished install (interrupted, or still running) is never taken for done.
+    import fcntl
+    with open(os.path.join(tempfile.gettempdir(), "lifeline-browser-npm.lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not os.path.exists(os.path.join(HERE, "node_modules", ".package-lock.json")):
+            npm = shutil.which("npm")
+            if npm is None:
+                raise Failure("npm is missing: scripts/bootstrap test installs it")
+            subprocess.run([npm, "ci", "--prefix", HERE, "--no-audit", "--no-fund"], check=True, timeout=300)
 
 
 def test_dashboard_follows_presence_live(env):
