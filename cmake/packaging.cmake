@@ -10,7 +10,10 @@ install(FILES ${PROJECT_SOURCE_DIR}/packaging/lifeline.service DESTINATION lib/s
 install(FILES ${PROJECT_SOURCE_DIR}/packaging/server.toml DESTINATION /etc/lifeline)
 install(FILES ${PROJECT_SOURCE_DIR}/README.md ${PROJECT_SOURCE_DIR}/docs/operations.md ${PROJECT_SOURCE_DIR}/docs/api.md
               ${PROJECT_SOURCE_DIR}/docs/protocol.md ${PROJECT_SOURCE_DIR}/docs/json.md
+              ${PROJECT_SOURCE_DIR}/docs/browsers.md
         DESTINATION ${CMAKE_INSTALL_DOCDIR})
+# The JavaScript client, for a web server to serve beside its pages (docs/browsers.md).
+install(FILES ${PROJECT_SOURCE_DIR}/clients/js/lifeline.js DESTINATION ${CMAKE_INSTALL_DATADIR}/lifeline/js)
 
 set(CPACK_GENERATOR DEB)
 set(CPACK_PACKAGE_NAME lifeline)

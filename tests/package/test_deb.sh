@@ -33,6 +33,7 @@ dpkg -i "$deb" >/dev/null
 lifeline serve --help | grep -q -- "--admin-listen" || fail "serve --help lacks --admin-listen"
 getent passwd lifeline >/dev/null || fail "no lifeline user after install"
 [ -f /etc/lifeline/server.toml ] || fail "no /etc/lifeline/server.toml"
+dpkg -L lifeline | grep -q '/share/lifeline/js/lifeline.js$' || fail "the JavaScript client is not in the package"
 
 step "systemd-analyze verify"
 unit=$(dpkg -L lifeline | grep '/lifeline.service$')
