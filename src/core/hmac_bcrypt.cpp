@@ -1,10 +1,12 @@
-// Windows: HMAC-SHA256 through CNG (bcrypt.dll), as OpenSSL is not part of
-// the Windows build.
+// Windows: HMAC-SHA256 for tokens and SHA-1 for the WebSocket handshake
+// through CNG (bcrypt.dll), as OpenSSL is not part of the Windows build.
 #include <windows.h>
 // windows.h first: bcrypt.h needs its types.
 #include <bcrypt.h>
 
+#include <span>
 #include <stdexcept>
+#include <string>
 
 #include "hmac.hpp"
 
@@ -12,59 +14,48 @@ namespace lifeline::auth::detail {
 
 namespace {
 
-// One HMAC-SHA256 provider for the process: CNG allows hashes to be made
+// One provider per algorithm for the process: CNG allows hashes to be made
 // from it on any thread at once.
-BCRYPT_ALG_HANDLE provider() {
-  static const BCRYPT_ALG_HANDLE handle = [] {
-    BCRYPT_ALG_HANDLE h = nullptr;
-    if (!BCRYPT_SUCCESS(
-            ::BCryptOpenAlgorithmProvider(&h, BCRYPT_SHA256_ALGORITHM, nullptr, BCRYPT_ALG_HANDLE_HMAC_FLAG))) {
-      throw std::runtime_error("BCryptOpenAlgorithmProvider(SHA256, HMAC) failed");
-    }
-    return h;
-  }();
-  return handle;
+BCRYPT_ALG_HANDLE open_provider(LPCWSTR algorithm, ULONG flags, const char* what) {
+  BCRYPT_ALG_HANDLE h = nullptr;
+  if (!BCRYPT_SUCCESS(::BCryptOpenAlgorithmProvider(&h, algorithm, nullptr, flags))) {
+    throw std::runtime_error(std::string("BCryptOpenAlgorithmProvider(") + what + ") failed");
+  }
+  return h;
 }
 
 PUCHAR bytes(std::string_view s) { return reinterpret_cast<PUCHAR>(const_cast<char*>(s.data())); }
 
+// Hashes `data` (keyed with `key` for an HMAC provider) into `out`.
+void hash(BCRYPT_ALG_HANDLE provider, std::string_view key, std::string_view data, std::span<std::uint8_t> out,
+          const char* what) {
+  BCRYPT_HASH_HANDLE h = nullptr;
+  bool ok = BCRYPT_SUCCESS(::BCryptCreateHash(provider, &h, nullptr, 0, key.empty() ? nullptr : bytes(key),
+                                              static_cast<ULONG>(key.size()), 0));
+  ok = ok && BCRYPT_SUCCESS(::BCryptHashData(h, bytes(data), static_cast<ULONG>(data.size()), 0));
+  ok = ok && BCRYPT_SUCCESS(::BCryptFinishHash(h, out.data(), static_cast<ULONG>(out.size()), 0));
+  if (h != nullptr) {
+    ::BCryptDestroyHash(h);
+  }
+  if (!ok) {
+    throw std::runtime_error(std::string(what) + " through CNG failed");
+  }
+}
+
 }  // namespace
 
 Mac hmac_sha256(std::string_view key, std::string_view data) {
+  static const BCRYPT_ALG_HANDLE provider =
+      open_provider(BCRYPT_SHA256_ALGORITHM, BCRYPT_ALG_HANDLE_HMAC_FLAG, "SHA256, HMAC");
   Mac mac{};
-  BCRYPT_HASH_HANDLE hash = nullptr;
-  bool ok =
-      BCRYPT_SUCCESS(::BCryptCreateHash(provider(), &hash, nullptr, 0, bytes(key), static_cast<ULONG>(key.size()), 0));
-  ok = ok && BCRYPT_SUCCESS(::BCryptHashData(hash, bytes(data), static_cast<ULONG>(data.size()), 0));
-  ok = ok && BCRYPT_SUCCESS(::BCryptFinishHash(hash, mac.data(), static_cast<ULONG>(mac.size()), 0));
-  if (hash != nullptr) {
-    ::BCryptDestroyHash(hash);
-  }
-  if (!ok) {
-    throw std::runtime_error("HMAC-SHA256 through CNG failed");
-  }
+  hash(provider, key, data, mac, "HMAC-SHA256");
   return mac;
 }
 
 std::array<std::uint8_t, 20> sha1(std::string_view data) {
-  static const BCRYPT_ALG_HANDLE sha1_provider = [] {
-    BCRYPT_ALG_HANDLE h = nullptr;
-    if (!BCRYPT_SUCCESS(::BCryptOpenAlgorithmProvider(&h, BCRYPT_SHA1_ALGORITHM, nullptr, 0))) {
-      throw std::runtime_error("BCryptOpenAlgorithmProvider(SHA1) failed");
-    }
-    return h;
-  }();
+  static const BCRYPT_ALG_HANDLE provider = open_provider(BCRYPT_SHA1_ALGORITHM, 0, "SHA1");
   std::array<std::uint8_t, 20> digest{};
-  BCRYPT_HASH_HANDLE hash = nullptr;
-  bool ok = BCRYPT_SUCCESS(::BCryptCreateHash(sha1_provider, &hash, nullptr, 0, nullptr, 0, 0));
-  ok = ok && BCRYPT_SUCCESS(::BCryptHashData(hash, bytes(data), static_cast<ULONG>(data.size()), 0));
-  ok = ok && BCRYPT_SUCCESS(::BCryptFinishHash(hash, digest.data(), static_cast<ULONG>(digest.size()), 0));
-  if (hash != nullptr) {
-    ::BCryptDestroyHash(hash);
-  }
-  if (!ok) {
-    throw std::runtime_error("SHA-1 through CNG failed");
-  }
+  hash(provider, {}, data, digest, "SHA-1");
   return digest;
 }
 

@@ -24,6 +24,25 @@ CHROMIUM = "/usr/bin/chromium"
 SCREENSHOT = None  # --screenshot PNG: also write the picture docs/ shows
 
 
+def ask_driver(proc, line, timeout):
+    """Sends `line` (None: nothing) to a driver process (dashboard.mjs, driver.mjs) and returns
+    the rest of its "ok ..." answer; a "fail ..." answer, its exit or silence is a Failure."""
+    if line is not None:
+        proc.stdin.write((line + "\n").encode())
+        proc.stdin.flush()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([proc.stdout], [], [], max(0.0, deadline - time.monotonic()))
+        if ready:
+            answer = proc.stdout.readline().decode().strip()
+            if not answer:
+                raise Failure("the browser driver exited (%s)" % line)
+            if answer.startswith("fail"):
+                raise Failure("%s: %s" % (line, answer))
+            return answer[3:]
+    raise Failure("no answer to %r within %.0fs" % (line, timeout))
+
+
 class Page:
     """dashboard.mjs: one command per line, one "ok ..." or "fail ..." answer."""
 
@@ -34,20 +53,7 @@ class Page:
         self.ask(None, 60)
 
     def ask(self, line, timeout=15):
-        if line is not None:
-            self.proc.stdin.write((line + "\n").encode())
-            self.proc.stdin.flush()
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            ready, _, _ = select.select([self.proc.stdout], [], [], max(0.0, deadline - time.monotonic()))
-            if ready:
-                answer = self.proc.stdout.readline().decode().strip()
-                if not answer:
-                    raise Failure("the browser driver exited (%s)" % line)
-                if answer.startswith("fail"):
-                    raise Failure("%s: %s" % (line, answer))
-                return answer[3:]
-        raise Failure("no answer to %r within %.0fs" % (line, timeout))
+        return ask_driver(self.proc, line, timeout)
 
     def close(self):
         try:

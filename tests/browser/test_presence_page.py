@@ -17,7 +17,6 @@ import base64
 import functools
 import http.server
 import os
-import select
 import subprocess
 import sys
 import threading
@@ -30,7 +29,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "lib"))
 import harness  # noqa: E402
 from harness import Failure, check, run, wait_until  # noqa: E402
 from pki import Pki  # noqa: E402
-from test_dashboard import CHROMIUM, ensure_tools  # noqa: E402
+from test_dashboard import CHROMIUM, ask_driver, ensure_tools  # noqa: E402
 
 SCREENSHOT = None  # --screenshot PNG: also write the picture the README shows
 # The page answers the server's PINGs from its message handler; 1 s of silence is death.
@@ -50,20 +49,7 @@ class Browser:
         self.ask(None, 60)
 
     def ask(self, line, timeout=15):
-        if line is not None:
-            self.proc.stdin.write((line + "\n").encode())
-            self.proc.stdin.flush()
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            ready, _, _ = select.select([self.proc.stdout], [], [], max(0.0, deadline - time.monotonic()))
-            if ready:
-                answer = self.proc.stdout.readline().decode().strip()
-                if not answer:
-                    raise Failure("the browser driver exited (%s)" % line)
-                if answer.startswith("fail"):
-                    raise Failure("%s: %s" % (line, answer))
-                return self.json.loads(answer[3:])
-        raise Failure("no answer to %r within %.0fs" % (line, timeout))
+        return self.json.loads(ask_driver(self.proc, line, timeout))
 
     def wait(self, page, expr, ms=10000):
         return self.ask("wait %s %d %s" % (page, ms, expr), ms / 1000 + 5)
