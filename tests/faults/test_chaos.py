@@ -136,6 +136,14 @@ class Matrix:
     def offlines_since(self, mark):
         return [e for e in self.watch.events("offline", start=mark) if e["id"].startswith("chaos-")]
 
+    def ends_since(self, mark):
+        """Sessions ended since `mark`: offline events, and takeovers as reason `replaced`."""
+        out = []
+        for e in self.watch.events(start=mark):
+            if e.get("id", "").startswith("chaos-") and e["kind"] in ("offline", "takeover"):
+                out.append(e if e["kind"] == "offline" else dict(e, reason="replaced"))
+        return out
+
     def expect_none_offline(self, name, seconds):
         mark = self.watch.mark()
         holds(lambda: not self.offlines_since(mark), seconds, "%s: no offline" % name, poll=0.1)
@@ -149,10 +157,13 @@ class Matrix:
         ids = set(self.ids if ids is None else ids)
         # Count ids, not events: a client that reconnects during the fault can go
         # offline twice (its new session dies too) before the last id's first offline.
+        # A client that noticed the fault first may reconnect before the server has
+        # seen its old connection close (the close and the new HELLO race through the
+        # proxy): then the old session ends as a `takeover`, and that is its end.
         deadline = time.monotonic() + bound_ms / 1000.0 + 10
         while True:
             first = {}
-            for e in self.offlines_since(mark):
+            for e in self.ends_since(mark):
                 first.setdefault(e["id"], e)
             if ids <= set(first) or time.monotonic() > deadline:
                 break
