@@ -95,8 +95,8 @@ bool Connection::ws_control(ws::Opcode op, std::span<const std::uint8_t> payload
 }
 
 int Connection::ws_write(ws::Opcode op, std::string_view payload) {
-  if (!ws_->answered || ws_->upgrade) {
-    return 0;  // before the upgrade nothing can be said (a refusal just closes)
+  if (ws_->upgrade) {
+    return 0;  // not upgraded (yet, or refused): no frame can be sent
   }
   std::array<std::uint8_t, ws::kMaxServerHeader> header{};
   const auto n = ws::frame_header(op, payload.size(), header);
@@ -114,7 +114,7 @@ int Connection::ws_write(ws::Opcode op, std::string_view payload) {
 }
 
 void Connection::ws_close(std::uint16_t code, std::string_view reason) {
-  if (ws_->close_sent || !ws_->answered || ws_->upgrade) {
+  if (ws_->close_sent || ws_->upgrade) {
     return;
   }
   ws_->close_sent = true;

@@ -21,7 +21,7 @@ struct Stream {
   Stream(const UpgradeRules& rules, std::uint64_t max_message)
       : upgrade(std::make_unique<Upgrade>(rules)), reader(max_message) {}
 
-  std::unique_ptr<Upgrade> upgrade;  // until the upgrade request is answered
+  std::unique_ptr<Upgrade> upgrade;  // until the upgrade is accepted (kept after a refusal): no frames before
   FrameReader reader;
   bool answered = false;    // the HTTP response (101 or a refusal) has been sent
   bool close_sent = false;  // our close frame has gone out
