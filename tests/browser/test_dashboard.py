@@ -43,6 +43,15 @@ def ask_driver(proc, line, timeout):
     raise Failure("no answer to %r within %.0fs" % (line, timeout))
 
 
+def close_driver(proc):
+    """Asks a driver to quit (it closes Chromium), then makes sure it is gone."""
+    try:
+        ask_driver(proc, "quit", 1)
+    except Failure:
+        pass
+    harness.kill_proc(proc)
+
+
 class Page:
     """dashboard.mjs: one command per line, one "ok ..." or "fail ..." answer."""
 
@@ -56,11 +65,7 @@ class Page:
         return ask_driver(self.proc, line, timeout)
 
     def close(self):
-        try:
-            self.ask("quit", 1)
-        except Failure:
-            pass
-        harness.kill_proc(self.proc)
+        close_driver(self.proc)
 
 
 def ensure_tools():

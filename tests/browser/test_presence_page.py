@@ -29,7 +29,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "lib"))
 import harness  # noqa: E402
 from harness import Failure, check, run, wait_until  # noqa: E402
 from pki import Pki  # noqa: E402
-from test_dashboard import CHROMIUM, ask_driver, ensure_tools  # noqa: E402
+from test_dashboard import CHROMIUM, ask_driver, close_driver, ensure_tools  # noqa: E402
 
 SCREENSHOT = None  # --screenshot PNG: also write the picture the README shows
 # The page answers the server's PINGs from its message handler; 1 s of silence is death.
@@ -55,11 +55,7 @@ class Browser:
         return self.ask("wait %s %d %s" % (page, ms, expr), ms / 1000 + 5)
 
     def close(self):
-        try:
-            self.ask("quit", 1)
-        except Failure:
-            pass
-        harness.kill_proc(self.proc)
+        close_driver(self.proc)
 
 
 class StaticSite:
