@@ -121,12 +121,15 @@ def test_webhook_gives_up_and_the_queue_is_bounded(env):
     rx = Receiver(answers=["hang"] * 100)
     try:
         srv = env.server(extra=["--webhook", rx.url, "--webhook-secret-file", secret_file(env),
-                                "--webhook-timeout", "200ms", "--webhook-retries", "1",
+                                "--webhook-timeout", "1s", "--webhook-retries", "1",
                                 "--webhook-retry-base", "10ms", "--hook-queue", "2"])
-        for i in range(6):
-            env.agent(srv, "q%d" % i).wait_state("online", 5)
+        # All six at once: their online events must arrive while the first delivery still
+        # hangs (two attempts of 1 s), however slowly agents start (ASan).
+        agents = [env.agent(srv, "q%d" % i) for i in range(6)]
+        for a in agents:
+            a.wait_state("online", 10)
         srv.wait_log(r"hooks: queue full \(2 events\), 1 events dropped so far", 10)
-        srv.wait_log(r"webhook: [0-9a-f]{16}-1 for online id=q0 not delivered after 2 attempts: no answer within 200ms",
+        srv.wait_log(r"webhook: [0-9a-f]{16}-1 for online id=q\d not delivered after 2 attempts: no answer within 1s",
                      10)
     finally:
         rx.close()
