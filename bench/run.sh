@@ -7,7 +7,6 @@ here=$(dirname "$0")
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {print int($2/1048576)}' /proc/meminfo) GiB, $(uname -r); $(date -u +%FT%TZ)"
 "$here/idle_memory.sh" "$BIN" 10000
 "$here/heartbeat_cpu.sh" "$BIN" 2000 100 8
-"$here/tls_cost.sh" "$BIN" 4000
 "$here/websocket.sh" "$BIN" 19000 20s 3
 if [[ -x $1/bench/lifeline_micro_bench ]]; then
   "$1/bench/lifeline_micro_bench" --benchmark_min_time=0.2
@@ -15,10 +14,12 @@ else
   echo "micro-benchmarks: skipped, $1/bench/lifeline_micro_bench not built (configure with -DLIFELINE_BUILD_BENCH=ON, e.g. cmake --preset bench)"
 fi
 if command -v mosquitto >/dev/null; then
-  "$here/compare.sh" "$BIN" 19000 60s
+  "$here/compare.sh" "$BIN" 19000 20s 3
+  "$here/tls.sh" "$BIN" 19000 20s
+  "$here/threads.sh" "$BIN" 19000 20s 3
   echo "storm, lifeline:"; "$here/storm.sh" "$BIN" 19000 lifeline
   echo "storm, mosquitto:"; "$here/storm.sh" "$BIN" 19000 mqtt
   "$here/plots.sh" "$BIN" "${PLOTS_DIR:-$1/plots}"
 else
-  echo "compare, storm, plots: skipped (mosquitto not installed; scripts/bootstrap bench installs it)"
+  echo "compare, tls, threads, storm, plots: skipped (mosquitto not installed; scripts/bootstrap bench installs it)"
 fi

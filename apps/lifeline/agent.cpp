@@ -56,6 +56,9 @@ void print_change(const AgentArgs& args, const std::string& id, const StateChang
       o["interval_ms"] = c.interval.count();
       o["timeout_ms"] = c.timeout.count();
       o["attempts"] = c.attempts;
+      if (c.tls_resumed) {
+        o["tls"] = *c.tls_resumed ? "resumed" : "full";
+      }
     }
     line = boost::json::serialize(o);
   } else {
@@ -66,6 +69,9 @@ void print_change(const AgentArgs& args, const std::string& id, const StateChang
     if (c.to == ClientState::online) {
       line += " interval=" + format_duration(c.interval) + " timeout=" + format_duration(c.timeout) +
               " attempts=" + std::to_string(c.attempts);
+      if (c.tls_resumed) {
+        line += *c.tls_resumed ? " tls=resumed" : " tls=full";
+      }
     }
     if (!c.reason.empty()) {
       line += " reason=\"" + c.reason + "\"";

@@ -53,6 +53,7 @@ void run_capacity(const Options& o) {
   const double ramp_s = ramp_up(fleet, o);
   const auto established = fleet.sum("established");
   const auto failed = fleet.sum("failed");
+  const ProcSample ramped = pid > 0 ? read_proc(pid) : ProcSample{};
   // One interval so every connection has sent its first heartbeat before measuring.
   fleet.pump_for(std::int64_t{iv} * 1000);
 
@@ -80,12 +81,13 @@ void run_capacity(const Options& o) {
   const auto sent = static_cast<double>(num(s1, "sent") - num(s0, "sent"));
   const auto answered = static_cast<double>(num(s1, "answered") - num(s0, "answered"));
   Report r;
-  r.title = "lifeline-bench capacity: " + o.protocol + (o.transport == "ws" ? " over WebSocket " : " ") + o.server +
-            ", " + std::to_string(o.connections) + " connections, interval " + o.interval + ", window " + fmt(secs, 1) +
-            " s, " + std::to_string(fleet.workers().size()) + " workers";
+  r.title = "lifeline-bench capacity: " + o.protocol + (o.transport == "ws" ? " over WebSocket" : "") +
+            (o.tls ? " over TLS " : " ") + o.server + ", " + std::to_string(o.connections) + " connections, interval " +
+            o.interval + ", window " + fmt(secs, 1) + " s, " + std::to_string(fleet.workers().size()) + " workers";
   r.json["scenario"] = "capacity";
   r.json["protocol"] = o.protocol;
   r.json["transport"] = o.transport;
+  r.json["tls"] = o.tls;
   r.json["interval_ms"] = iv;
   r.json["window_s"] = secs;
   r.add("connections", "connections requested", boost::json::value(o.connections), std::to_string(o.connections));
@@ -114,6 +116,12 @@ void run_capacity(const Options& o) {
     r.json["rss_baseline_kb"] = base.rss_kb;
     r.add("rss_per_connection_b", "server RSS per connection",
           static_cast<double>(p1.rss_kb - base.rss_kb) * 1024.0 / static_cast<double>(online), 0, "B");
+    // The ramp's CPU per connection made: accept, (TLS handshake,) HELLO, the
+    // first heartbeats. With --tls it is mostly the handshake.
+    r.add("ramp_cpu_us_per_connection", "server CPU per connection during the ramp",
+          (ramped.user_s + ramped.sys_s - base.user_s - base.sys_s) * 1e6 /
+              static_cast<double>(std::max<std::uint64_t>(established, 1)),
+          0, "us");
   } else {
     r.rows.emplace_back("server CPU / RSS", "not measured (no --server-pid)");
   }
@@ -212,6 +220,12 @@ void add_scenario_options(CLI::App& cmd, bench::Options& o) {
                  "lifeline over tcp, or over ws (WebSocket: --server is then the server's --ws-listen address)")
       ->check(CLI::IsMember({"tcp", "ws"}))
       ->capture_default_str();
+  cmd.add_flag("--tls", o.tls, "TLS under the protocol (connections keep their session and resume with it)");
+  cmd.add_option("--tls-ca", o.tls_ca, "with --tls: verify the server's certificate against this CA");
+  cmd.add_flag("--no-resume", o.no_resume, "with --tls: a full handshake on every connection, no session resumption");
+  cmd.add_option("--server-metrics", o.server_metrics,
+                 "storm, with --tls: HOST:PORT of the server's admin API (HTTPS), to count its full and resumed TLS "
+                 "handshakes");
   cmd.add_flag("--json", o.json, "print the result as one JSON object");
   cmd.add_option("--silent", o.silent, "detect: connections that go silent")->capture_default_str();
   cmd.add_option("--server-tick", o.server_tick, "detect: the server's --tick, part of the bound")
@@ -264,6 +278,9 @@ void register_bench(CLI::App& app) {
   worker->add_option("--connect-timeout-ms", w->connect_timeout_ms);
   worker->add_option("--rate", w->rate);
   worker->add_flag("--reconnect", w->reconnect);
+  worker->add_flag("--tls", w->tls);
+  worker->add_option("--tls-ca", w->tls_ca);
+  worker->add_flag("!--no-resume", w->tls_resume);
   worker->callback([w] { bench::run_worker(*w); });
 }
 

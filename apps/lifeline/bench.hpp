@@ -42,6 +42,9 @@ struct WorkerArgs {
   unsigned connect_timeout_ms = 5000;
   double rate = 1000;      // new connections per second, this worker's share of --ramp
   bool reconnect = false;  // storm: reconnect with full-jitter backoff instead of counting a failure
+  bool tls = false;        // TLS under the protocol (and under WebSocket)
+  std::string tls_ca;      // verify the server against this CA ("" = no verification)
+  bool tls_resume = true;  // offer each connection's last session on its next one
 };
 int run_worker(const WorkerArgs& a);
 /// The hidden subcommand the parent re-executes its own binary (/proc/self/exe) with.
@@ -179,6 +182,10 @@ struct Options {
   unsigned sources = 4;
   std::string protocol = "lifeline";
   std::string transport = "tcp";
+  bool tls = false;
+  std::string tls_ca;
+  bool no_resume = false;
+  std::string server_metrics;  // storm: HOST:PORT of the server's admin API, for its TLS handshake counts
   bool json = false;
   // detect
   unsigned silent = 100;

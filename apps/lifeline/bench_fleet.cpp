@@ -64,6 +64,11 @@ Fleet::Fleet(const Options& o, bool reconnect) : total_(o.connections) {
                                   "--connect-timeout-ms=" + std::to_string(connect_timeout_ms),
                                   "--rate=" + std::to_string(o.ramp / w)};
     if (reconnect) args.emplace_back("--reconnect");
+    if (o.tls) {
+      args.emplace_back("--tls");
+      args.emplace_back("--tls-ca=" + o.tls_ca);
+      if (o.no_resume) args.emplace_back("--no-resume");
+    }
     base += count;
     int to[2];
     int from[2];

@@ -4,6 +4,8 @@
 // step until the server falls behind, once per server thread count.
 
 #include <algorithm>
+#include <boost/asio.hpp>
+#include <boost/asio/ssl.hpp>
 #include <csignal>
 #include <fstream>
 #include <iostream>
@@ -42,6 +44,40 @@ std::int64_t tcp_ext(const std::string& name) {
   return -1;
 }
 
+// The server's full and resumed TLS handshakes, from its admin API's
+// /metrics (lifeline_tls_handshakes_total), or nullopt if it cannot be read.
+// The admin API of a TLS server speaks HTTPS with the same certificate: the
+// bench reads its own server's counters, so the certificate is not checked.
+std::optional<std::pair<std::int64_t, std::int64_t>> tls_handshake_counts(const std::string& admin) {
+  try {
+    namespace asio = boost::asio;
+    asio::io_context io;
+    asio::ssl::context ctx(asio::ssl::context::tls_client);
+    asio::ssl::stream<asio::ip::tcp::socket> stream(io, ctx);
+    const auto colon = admin.rfind(':');
+    asio::connect(stream.next_layer(),
+                  asio::ip::tcp::resolver(io).resolve(admin.substr(0, colon), admin.substr(colon + 1)));
+    stream.handshake(asio::ssl::stream_base::client);
+    const std::string req = "GET /metrics HTTP/1.1\r\nHost: " + admin + "\r\nConnection: close\r\n\r\n";
+    asio::write(stream, asio::buffer(req));
+    std::string body;
+    boost::system::error_code ec;
+    asio::read(stream, asio::dynamic_buffer(body), ec);  // Connection: close: until the server closes
+    const auto count = [&](const std::string& kind) -> std::int64_t {
+      const std::string key = "lifeline_tls_handshakes_total{kind=\"" + kind + "\"} ";
+      const auto at = body.find(key);
+      return at == std::string::npos ? -1 : std::stoll(body.substr(at + key.size()));
+    };
+    const auto full = count("full");
+    const auto resumed = count("resumed");
+    if (full < 0 || resumed < 0) return std::nullopt;
+    return std::make_pair(full, resumed);
+  } catch (const std::exception& e) {
+    std::cerr << "storm: cannot read the server's metrics at " << admin << ": " << e.what() << std::endl;
+    return std::nullopt;
+  }
+}
+
 }  // namespace
 
 void run_storm(const Options& o) {
@@ -66,6 +102,7 @@ void run_storm(const Options& o) {
   fleet.pump_for(std::int64_t{ms_arg("--restart-after", o.restart_after)} * 1000);
   const std::int64_t t_start = now_us();
   pid = start_server(o.server_cmd);
+  const ProcSample p0 = read_proc(pid);  // just started: what it cost before the first connection
   const std::int64_t limit_us = std::int64_t{ms_arg("--storm-limit", o.storm_limit)} * 1000;
   Progress bar;
   // Reports older than the restart still count the dead connections as online:
@@ -81,6 +118,8 @@ void run_storm(const Options& o) {
   std::int64_t t_all = 0;
   for (const auto& w : fleet.workers()) t_all = std::max(t_all, num(w.stat, "last_online_us"));
   const auto s1 = fleet.snap(ignore);
+  const ProcSample p1 = read_proc(pid);
+  const auto server_tls = o.server_metrics.empty() ? std::nullopt : tls_handshake_counts(o.server_metrics);
   const std::int64_t overflows = tcp_ext("ListenOverflows") - overflows0;
   const std::int64_t drops = tcp_ext("ListenDrops") - drops0;
   fleet.stop();
@@ -109,10 +148,11 @@ void run_storm(const Options& o) {
   for (const auto& [s, n] : seconds) per_second += (per_second.empty() ? "" : " ") + std::to_string(n);
 
   Report r;
-  r.title = "lifeline-bench storm: " + o.protocol + " " + o.server + ", " + std::to_string(o.connections) +
-            " connections, server SIGKILLed and restarted";
+  r.title = "lifeline-bench storm: " + o.protocol + (o.tls ? " over TLS " : " ") + o.server + ", " +
+            std::to_string(o.connections) + " connections, server SIGKILLed and restarted";
   r.json["scenario"] = "storm";
   r.json["protocol"] = o.protocol;
+  r.json["tls"] = o.tls;
   r.add("all_back", "all back online", boost::json::value(back), back ? "yes" : "NO (gave up after --storm-limit)");
   r.add("back_after_restart_ms", "all online, after the restart", static_cast<double>(t_all - t_start) / 1000, 0, "ms");
   r.add("back_after_kill_ms", "all online, after the kill", static_cast<double>(t_all - t_kill) / 1000, 0, "ms");
@@ -126,6 +166,27 @@ void run_storm(const Options& o) {
         std::to_string(overflows));
   r.add("listen_drops", "listen drops (TcpExtListenDrops)", boost::json::value(drops), std::to_string(drops));
   r.add("reconnects_per_s", "reconnections per second after restart", boost::json::value(per_second), per_second);
+  if (p0.ok && p1.ok && reconnects > 0) {
+    // Everything the restarted server did until all were back, per client:
+    // accept, TLS handshake, HELLO, and the first heartbeats.
+    r.add("server_cpu_us_per_reconnect", "server CPU per reconnection (restart until all back)",
+          (p1.user_s + p1.sys_s - p0.user_s - p0.sys_s) * 1e6 / static_cast<double>(reconnects), 0, "us");
+  }
+  if (o.tls) {
+    const auto hs = num(s1, "tls_handshakes") - num(s0, "tls_handshakes");
+    const auto resumed = num(s1, "tls_resumed") - num(s0, "tls_resumed");
+    r.add("tls_resumed_clients", "TLS handshakes resumed, clients' count", boost::json::value(resumed),
+          std::to_string(resumed) + " of " + std::to_string(hs) + " (" +
+              fmt(hs > 0 ? static_cast<double>(resumed) * 100 / static_cast<double>(hs) : 0, 1) + " %)");
+    r.json["tls_handshakes_clients"] = hs;
+    if (server_tls) {
+      const auto [full, res] = *server_tls;
+      r.add("tls_resumed_server", "TLS handshakes resumed, server's count", boost::json::value(res),
+            std::to_string(res) + " of " + std::to_string(full + res) + " (" +
+                fmt(full + res > 0 ? static_cast<double>(res) * 100 / static_cast<double>(full + res) : 0, 1) + " %)");
+      r.json["tls_handshakes_server"] = full + res;
+    }
+  }
   r.json["reconnects_per_100ms"] = series;  // [ms after restart, count]
   r.print(o.json);
 }

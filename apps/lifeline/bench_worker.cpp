@@ -25,6 +25,7 @@
 #include <sstream>
 
 #include "bench.hpp"
+#include "bench_tls.hpp"
 #include "bytes.hpp"
 #include "common.hpp"
 #include "lifeline/frame_decoder.hpp"
@@ -36,7 +37,7 @@ namespace asio = boost::asio;
 using asio::ip::tcp;
 using boost::system::error_code;
 
-enum class State : std::uint8_t { idle, connecting, upgrading, handshaking, online, closed };
+enum class State : std::uint8_t { idle, connecting, tls, upgrading, handshaking, online, closed };
 
 // --transport ws: the upgrade every connection sends (RFC 6455's sample key),
 // and its frames' parts. Client frames carry the mask bit with a zero key:
@@ -48,6 +49,8 @@ constexpr std::string_view kUpgrade =
 struct Conn {
   explicit Conn(asio::io_context& io) : sock(io) {}
   tcp::socket sock;
+  SslPtr ssl;             // --tls: this connection's TLS, null before the TCP connect and after close
+  SslSessionPtr session;  // --tls: the last session the server gave, offered on the next connection
   proto::FrameDecoder dec;
   mqtt::Decoder mdec;
   std::array<std::uint8_t, 64> buf{};
@@ -74,6 +77,7 @@ class Worker {
       : a_(a),
         proto_(a.protocol == "mqtt" ? Protocol::mqtt : Protocol::lifeline),
         ws_(a.transport == "ws"),
+        tls_(a.tls ? std::make_unique<TlsClientContext>(a.tls_ca, a.tls_resume) : nullptr),
         tick_(tick_for(a.interval_ms)),
         timer_(io_),
         in_(io_, ::dup(0)),
@@ -136,6 +140,48 @@ class Worker {
       error_code ignore;
       c.sock.non_blocking(true, ignore);
       c.sock.set_option(tcp::no_delay(true), ignore);
+      if (tls_) {
+        c.ssl = tls_->make(c.sock.native_handle(), &c.session);
+        if (!c.ssl) {
+          fail(c);
+          return;
+        }
+        c.state = State::tls;
+        tls_handshake(c);
+        return;
+      }
+      on_connected(c);
+    });
+  }
+
+  // --tls: drives the handshake on socket readiness; then as over TCP.
+  void tls_handshake(Conn& c) {
+    const int r = SSL_do_handshake(c.ssl.get());
+    const auto want = r == 1 ? TlsWant::done : tls_want(c.ssl.get(), r);
+    if (want == TlsWant::read || want == TlsWant::write) {
+      c.sock.async_wait(want == TlsWant::read ? tcp::socket::wait_read : tcp::socket::wait_write,
+                        [this, &c, gen = c.gen](error_code ec) {
+                          if (gen != c.gen) return;
+                          if (ec) {
+                            fail(c);
+                            return;
+                          }
+                          tls_handshake(c);
+                        });
+      return;
+    }
+    if (want != TlsWant::done) {
+      fail(c);
+      return;
+    }
+    ++stat_.tls_handshakes;
+    stat_.tls_resumed += SSL_session_reused(c.ssl.get()) == 1 ? 1 : 0;
+    on_connected(c);
+  }
+
+  // TCP (and TLS) up: the upgrade request or HELLO/CONNECT, then reading.
+  void on_connected(Conn& c) {
+    {
       std::string hello;
       const std::string id = "b" + std::to_string(a_.index) + "-" + std::to_string(c.index);
       if (proto_ == Protocol::lifeline) {
@@ -155,7 +201,7 @@ class Worker {
       }
       c.state = State::handshaking;
       if (send(c, hello.data(), hello.size())) read(c);
-    });
+    }
   }
 
   // ws: reads the 101, then sends HELLO and hands on what follows the response.
@@ -234,6 +280,7 @@ class Worker {
   void close(Conn& c) {
     if (c.state == State::online) --stat_.online;
     ++c.gen;
+    c.ssl.reset();  // no close_notify: the storm's clients vanish, and the server must cope
     error_code ignore;
     c.sock.close(ignore);
     c.state = State::closed;
@@ -292,7 +339,8 @@ class Worker {
       n += h;
     }
     error_code ec;
-    const std::size_t w = c.sock.send(asio::buffer(p, n), 0, ec);
+    const std::size_t w = c.ssl ? static_cast<std::size_t>(std::max(0, SSL_write(c.ssl.get(), p, static_cast<int>(n))))
+                                : c.sock.send(asio::buffer(p, n), 0, ec);
     if (ec || w != n) {
       ++stat_.send_errors;  // a short write would break framing: drop the connection
       fail(c);
@@ -303,6 +351,10 @@ class Worker {
   }
 
   void read(Conn& c) {
+    if (c.ssl) {
+      read_tls(c);
+      return;
+    }
     c.sock.async_read_some(asio::buffer(c.buf), [this, &c, gen = c.gen](error_code ec, std::size_t n) {
       if (gen != c.gen) return;
       if (ec) {
@@ -310,17 +362,45 @@ class Worker {
         return;
       }
       const auto g = c.gen;
-      if (c.state == State::upgrading) {
-        on_upgrade(c, n);
-      } else if (ws_) {
-        on_ws(c, c.buf.data(), n);
-      } else if (proto_ == Protocol::lifeline) {
-        on_lifeline(c, c.buf.data(), n);
-      } else {
-        on_mqtt(c, n);
-      }
+      on_bytes(c, n);
       if (g == c.gen) read(c);
     });
+  }
+
+  // --tls: on readiness, decrypts until OpenSSL wants more from the socket
+  // (records it has buffered would raise no further readiness).
+  void read_tls(Conn& c) {
+    c.sock.async_wait(tcp::socket::wait_read, [this, &c, gen = c.gen](error_code ec) {
+      if (gen != c.gen) return;
+      if (ec) {
+        server_closed(c, "reset");
+        return;
+      }
+      for (;;) {
+        const int n = SSL_read(c.ssl.get(), c.buf.data(), static_cast<int>(c.buf.size()));
+        if (n <= 0) {
+          const auto want = tls_want(c.ssl.get(), n);
+          if (want == TlsWant::read || want == TlsWant::write) break;
+          server_closed(c, want == TlsWant::closed ? "eof" : "reset");
+          return;
+        }
+        on_bytes(c, static_cast<std::size_t>(n));
+        if (gen != c.gen) return;
+      }
+      read_tls(c);
+    });
+  }
+
+  void on_bytes(Conn& c, std::size_t n) {
+    if (c.state == State::upgrading) {
+      on_upgrade(c, n);
+    } else if (ws_) {
+      on_ws(c, c.buf.data(), n);
+    } else if (proto_ == Protocol::lifeline) {
+      on_lifeline(c, c.buf.data(), n);
+    } else {
+      on_mqtt(c, n);
+    }
   }
 
   void on_lifeline(Conn& c, const std::uint8_t* data, std::size_t n) {
@@ -434,7 +514,8 @@ class Worker {
     last_sweep_us_ = now;
     const std::int64_t limit = std::int64_t{a_.connect_timeout_ms} * 1000;
     for (auto& c : conns_) {
-      if ((c->state == State::connecting || c->state == State::upgrading || c->state == State::handshaking) &&
+      if ((c->state == State::connecting || c->state == State::tls || c->state == State::upgrading ||
+           c->state == State::handshaking) &&
           now - c->phase_start_us > limit) {
         fail(*c);
       }
@@ -503,6 +584,8 @@ class Worker {
             {"answered", stat_.answered},
             {"server_closed", stat_.server_closed},
             {"send_errors", stat_.send_errors},
+            {"tls_handshakes", stat_.tls_handshakes},
+            {"tls_resumed", stat_.tls_resumed},
             {"last_online_us", last_online_us_}};
   }
 
@@ -513,13 +596,15 @@ class Worker {
   }
 
   struct Stats {
-    std::uint64_t attempts = 0, established = 0, failed = 0, sent = 0, answered = 0, server_closed = 0, send_errors = 0;
+    std::uint64_t attempts = 0, established = 0, failed = 0, sent = 0, answered = 0, server_closed = 0, send_errors = 0,
+                  tls_handshakes = 0, tls_resumed = 0;
     std::int64_t online = 0;
   };
 
   WorkerArgs a_;
   Protocol proto_;
-  bool ws_;  // --transport ws
+  bool ws_;                                // --transport ws
+  std::unique_ptr<TlsClientContext> tls_;  // --tls
   std::int64_t tick_;
   asio::io_context io_{1};
   asio::steady_timer timer_;

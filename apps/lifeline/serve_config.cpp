@@ -110,6 +110,13 @@ ServerOptions to_options(const ServeArgs& a) {
       throw UsageError(std::string("--auth-secret-file: ") + e.what());
     }
   }
+  if (!a.tls_ticket_key_file.empty()) {
+    try {
+      o.tls.ticket_secrets = auth::load_secrets(a.tls_ticket_key_file);
+    } catch (const std::invalid_argument& e) {
+      throw UsageError(std::string("--tls-ticket-key-file: ") + e.what());
+    }
+  }
   if (auto err = o.validate(); !err.empty()) {
     throw UsageError("invalid configuration: " + err);
   }
@@ -183,6 +190,9 @@ void add_serve_options(CLI::App& cmd_ref, ServeArgs& args_ref) {
   cmd->add_option("--tls-client-ca", args->tls.client_ca_file,
                   "mutual TLS: require client certificates signed by this CA (PEM); a client's id must be its "
                   "certificate's common name");
+  cmd->add_option("--tls-ticket-key-file", args->tls_ticket_key_file,
+                  "seal TLS session tickets with keys from the secrets in this file (one per line, the first "
+                  "seals, all open), so clients resume after a restart and across nodes sharing the file");
   cmd->add_option("--auth-secret-file", args->auth_secret_file,
                   "require tokens (lifeline token issue) made with a secret in this file (one per line, the first "
                   "signs; two during a rotation)");

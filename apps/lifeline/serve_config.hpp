@@ -44,6 +44,7 @@ struct ServeArgs {
   bool no_keepalive = false;
   ServerTlsOptions tls;
   std::string auth_secret_file;
+  std::string tls_ticket_key_file;
   std::string port_file;
   std::string config;
   std::string data_dir;  // history off when empty

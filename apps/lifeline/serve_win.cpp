@@ -25,8 +25,8 @@ void refuse_unavailable(const CLI::App& cmd, const ServeArgs& args) {
   if (!args.hooks.on_online.empty() || !args.hooks.on_offline.empty() || !args.hooks.webhook.empty()) {
     refuse("--on-online, --on-offline and --webhook (hooks)");
   }
-  if (args.tls.enabled()) {
-    refuse("--tls-cert (TLS: this build has no OpenSSL)");
+  if (args.tls.enabled() || !args.tls_ticket_key_file.empty()) {
+    refuse("--tls-cert and --tls-ticket-key-file (TLS: this build has no OpenSSL)");
   }
 }
 

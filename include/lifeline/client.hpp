@@ -112,6 +112,9 @@ struct StateChange {
   std::chrono::milliseconds interval{0};  ///< negotiated, for `online`
   std::chrono::milliseconds timeout{0};
   unsigned attempts = 0;  ///< connection attempts this outage took, for `online`
+  /// For `online` over TLS: the handshake resumed the session of an earlier
+  /// connection to this endpoint (a ticket), skipping the certificate exchange.
+  std::optional<bool> tls_resumed;
   /// For `stopped`: the server's ERROR that ended the client (stop_when_refused).
   std::optional<proto::ErrorCode> refused;
 };

@@ -40,9 +40,11 @@ struct ServerMetrics {
   std::uint64_t frames_out = 0;
   std::uint64_t bytes_in = 0;  ///< after TLS decryption
   std::uint64_t bytes_out = 0;
-  Histogram rtt;              ///< round-trip times measured by the server's PINGs
-  Histogram detection_delay;  ///< last byte received to timeout declared
-  Histogram tick_lag;         ///< how late each timing-wheel tick ran
+  std::uint64_t tls_handshakes = 0;  ///< TLS handshakes completed, full and resumed
+  std::uint64_t tls_resumed = 0;     ///< of which resumed a session (a ticket): no certificate, no signature
+  Histogram rtt;                     ///< round-trip times measured by the server's PINGs
+  Histogram detection_delay;         ///< last byte received to timeout declared
+  Histogram tick_lag;                ///< how late each timing-wheel tick ran
 };
 
 }  // namespace lifeline

@@ -33,6 +33,12 @@ struct ServerTlsOptions {
   /// client's id must equal its certificate's subject common name (an empty
   /// HELLO id takes it).
   std::string client_ca_file;
+  /// Secrets for session-ticket keys (`--tls-ticket-key-file`: one per line,
+  /// at least 32 bytes each). The first encrypts new tickets, every one
+  /// decrypts, so tickets outlive a restart, a rotation, and the node that
+  /// issued them (give a fleet the same file). Empty: random keys made at
+  /// startup, so resumption works until the server restarts. Reloadable.
+  std::vector<std::string> ticket_secrets;
   bool enabled() const { return !cert_file.empty(); }
 };
 

@@ -89,6 +89,8 @@ void append_metrics(std::string& out, const ServerMetrics& m, const AdminGauges&
   scalar(out, "lifeline_bytes_received_total", "counter", "Bytes received (after TLS).",
          static_cast<double>(m.bytes_in));
   scalar(out, "lifeline_bytes_sent_total", "counter", "Bytes sent (before TLS).", static_cast<double>(m.bytes_out));
+  labelled(out, "lifeline_tls_handshakes_total", "kind", "TLS handshakes completed: full, or resumed from a ticket.",
+           Counters{{"full", m.tls_handshakes - m.tls_resumed}, {"resumed", m.tls_resumed}});
   histogram(out, "lifeline_rtt_seconds", "Round-trip times measured by the server's PINGs.", m.rtt);
   histogram(out, "lifeline_detection_delay_seconds", "From a timed-out client's last byte to its offline event.",
             m.detection_delay);

@@ -97,6 +97,7 @@ class Client::Impl::Connection {
   boost::asio::steady_timer watchdog_timer_;
   Heartbeat hb_{};                             // negotiated, once welcomed
   std::uint8_t version_ = proto::kMinVersion;  // in force, once welcomed
+  std::optional<bool> tls_resumed_;            // once the TLS handshake is done
   bool awaiting_snapshot_ = false;             // SUBSCRIBE asked for one; its LIST_REPLY frames come next
   Clock::time_point last_rx_, last_tx_, last_ping_;
 

@@ -113,6 +113,7 @@ void Client::Impl::Connection::on_welcome(proto::Bytes payload) {
   c.interval = hb_.interval;
   c.timeout = hb_.timeout;
   c.attempts = client_.attempts;
+  c.tls_resumed = tls_resumed_;
   client_.set_state(ClientState::online, c);
   // The state handler may have stopped us or sent data; both are fine here.
   watchdog_timer_.cancel();  // let the watchdog re-plan with the heartbeat deadlines

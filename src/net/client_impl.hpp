@@ -16,6 +16,7 @@
 #endif
 #include <boost/asio/steady_timer.hpp>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -33,6 +34,16 @@ struct ClientTlsContext {};  // never made: a build without TLS refuses the opti
 /// Throws std::invalid_argument naming a TLS file that cannot be loaded (or,
 /// in a build without TLS, saying so).
 std::unique_ptr<ClientTlsContext> make_client_tls_context(const ClientTlsOptions& opts);
+
+/// An endpoint's newest TLS session (Client::Impl::tls_sessions).
+struct TlsSessionSlot {
+#if LIFELINE_TLS
+  struct Free {
+    void operator()(SSL_SESSION* s) const { SSL_SESSION_free(s); }
+  };
+  std::unique_ptr<SSL_SESSION, Free> session;
+#endif
+};
 }  // namespace detail
 
 struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
@@ -87,6 +98,10 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
   std::atomic<bool> silenced{false};  // the Client object is gone: call no handler
 
   std::unique_ptr<detail::ClientTlsContext> tls_ctx;  // set when TLS is on
+  /// I/O thread. The newest TLS session (ticket) of each endpoint, offered on
+  /// the next connection to it (client_tls.cpp); map nodes do not move, so a
+  /// connection's SSL object can point at its endpoint's slot.
+  std::map<std::string, detail::TlsSessionSlot> tls_sessions;
 
   // I/O thread.
   Backoff backoff;

@@ -21,13 +21,17 @@ Connection::Connection(Shard& shard, ConnectionHandler& handler, Fd socket, std:
     : shard_(shard),
       handler_(handler),
       socket_(std::move(socket)),
+      counted_(counted),
+      handshaking_(shard.ctx().tls != nullptr),  // Shard::accept_from counted it
       tls_(shard.ctx().tls ? std::make_unique<TlsConn>(*shard.ctx().tls, socket_.get()) : nullptr),
       ws_(websocket ? std::make_unique<ws::Stream>(shard.ctx().ws_rules, shard.ctx().ws_max_message) : nullptr),
       number_(number),
-      counted_(counted),
       peer_(std::move(peer)) {}
 
-Connection::~Connection() { uncount(); }
+Connection::~Connection() {
+  handshake_over();
+  uncount();
+}
 
 void Connection::start() {
   assert_in_loop_thread(shard_);
@@ -37,8 +41,9 @@ void Connection::start() {
                        opts.tcp_keepalive);
   // Added once, edge-triggered: the kernel reports new input and newly freed
   // send space, and a socket that stays idle costs nothing. Input that
-  // arrived before this call is reported at once.
-  if (const auto ec = shard_.loop().add(socket_.get(), EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, number_)) {
+  // arrived before this call is reported at once. The tag is this object's
+  // address (Shard::on_ready).
+  if (const auto ec = shard_.loop().add(socket_.get(), EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, io_tag(this))) {
     fail(Reason::reset, "cannot watch the socket: " + ec.message());
   }
 }
@@ -63,7 +68,11 @@ void Connection::on_io(std::uint32_t events) {
 
 bool Connection::advance_tls_handshake() {
   switch (tls_->handshake()) {
-    case TlsConn::Io::done: return true;
+    case TlsConn::Io::done:
+      handshake_over();
+      shard_.metrics().tls_handshakes.add();
+      shard_.metrics().tls_resumed.add(tls_->resumed() ? 1 : 0);
+      return true;
     case TlsConn::Io::want_io: return false;
     case TlsConn::Io::eof: fail(Reason::closed, "connection closed during the TLS handshake"); return false;
     case TlsConn::Io::error: fail(Reason::protocol, "TLS handshake failed: " + tls_->error()); return false;
@@ -285,6 +294,7 @@ void Connection::abort() {
     return;
   }
   state_ = State::closed;
+  handshake_over();
   uncount();
   shard_.loop().closing(socket_.get());
   socket_.reset();  // closing also takes it out of the epoll set
@@ -318,6 +328,13 @@ std::optional<std::string> Connection::tls_peer_name() const {
     return std::nullopt;
   }
   return tls_->peer_common_name();
+}
+
+void Connection::handshake_over() {
+  if (handshaking_) {
+    handshaking_ = false;
+    Shard::tls_handshake_done(shard_.ctx());
+  }
 }
 
 void Connection::uncount() {

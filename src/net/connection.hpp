@@ -111,6 +111,8 @@ class Connection {
   /// True while a TLS handshake is still under way (nothing can be sent yet).
   bool tls_pending() const { return tls_ && !tls_->established(); }
   bool is_tls() const { return tls_ != nullptr; }
+  /// True once a TLS handshake resumed an earlier session (a ticket).
+  bool tls_resumed() const { return tls_ && tls_->resumed(); }
   /// True while a WebSocket upgrade request is still unanswered.
   bool ws_pending() const;
   /// tcp, tls, ws or wss.
@@ -139,9 +141,10 @@ class Connection {
   void fail(Reason reason, std::string cause);
   /// Writes now or queues for flush(); returns a hard socket error (the caller decides what it means).
   int write(std::string_view frame);
-  void flush();       // the socket became writable: sends what is queued
-  void shut_write();  // TLS close_notify (if any), then FIN
-  void uncount();     // gives the connection back to the limits, once
+  void flush();           // the socket became writable: sends what is queued
+  void shut_write();      // TLS close_notify (if any), then FIN
+  void uncount();         // gives the connection back to the limits, once
+  void handshake_over();  // gives back its place among the TLS handshakes under way, once
 
   // WebSocket (connection_ws.cpp).
   void ws_input(std::span<std::uint8_t> bytes);  // the upgrade request, then frames
@@ -151,18 +154,20 @@ class Connection {
   void ws_close(std::uint16_t code, std::string_view reason);      // the close frame, once
   void ws_refuse(std::uint16_t code, const std::string& message);  // a bad frame: close frame, then fail
 
+  // What every read and write touches first (Session's layout note).
   Shard& shard_;
   ConnectionHandler& handler_;
   Fd socket_;
+  State state_ = State::open;
+  bool shutdown_pending_ = false;   // draining: shut the write side once out_ is sent
+  bool counted_;                    // holds a place in the connection limits
+  bool handshaking_;                // TLS: counted in ServerContext::tls_handshakes until done
   std::unique_ptr<TlsConn> tls_;    // null on a plain TCP server
   std::unique_ptr<ws::Stream> ws_;  // null unless accepted on a WebSocket listener
+  std::string out_;                 // unsent output; empty (and unallocated) when the socket keeps up
   std::uint64_t number_;
-  State state_ = State::open;
-  bool shutdown_pending_ = false;  // draining: shut the write side once out_ is sent
-  bool counted_;                   // holds a place in the connection limits
   Clock::time_point drain_deadline_;
   std::string peer_;
-  std::string out_;  // unsent output; empty (and unallocated) when the socket keeps up
 };
 
 }  // namespace lifeline::detail

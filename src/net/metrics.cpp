@@ -36,6 +36,8 @@ void ShardMetrics::add_to(ServerMetrics& m) const {
   m.frames_out += frames_out.get();
   m.bytes_in += bytes_in.get();
   m.bytes_out += bytes_out.get();
+  m.tls_handshakes += tls_handshakes.get();
+  m.tls_resumed += tls_resumed.get();
   rtt.add_to(m.rtt);
   detection.add_to(m.detection_delay);
   tick_lag.add_to(m.tick_lag);

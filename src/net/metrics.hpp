@@ -80,6 +80,8 @@ struct alignas(64) ShardMetrics {
   Counter frames_out;
   Counter bytes_in;
   Counter bytes_out;
+  Counter tls_handshakes;
+  Counter tls_resumed;
   FixedHistogram<kRttBoundsUs.size()> rtt{kRttBoundsUs};
   FixedHistogram<kDetectionBoundsUs.size()> detection{kDetectionBoundsUs};
   FixedHistogram<kTickLagBoundsUs.size()> tick_lag{kTickLagBoundsUs};

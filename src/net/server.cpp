@@ -153,6 +153,14 @@ std::string ServerOptions::validate() const {
       return "auth secret: " + problem;
     }
   }
+  if (!tls.ticket_secrets.empty() && !tls.enabled()) {
+    return "tls-ticket-key-file needs tls-cert and tls-key";
+  }
+  for (const auto& secret : tls.ticket_secrets) {
+    if (auto problem = auth::secret_problem(secret); !problem.empty()) {
+      return "TLS ticket key: " + problem;
+    }
+  }
   return {};
 }
 
@@ -386,6 +394,13 @@ ReloadResult Server::reload(const ServerOptions& next) {
                         std::to_string(next.auth_secrets.size()) + (next.auth_secrets.empty() ? " (tokens off)" : ""));
     ctx.verifier.store(std::move(verifier));
     cur.auth_secrets = next.auth_secrets;
+  }
+  if (ctx.tls && next.tls.ticket_secrets != cur.tls.ticket_secrets) {
+    r.changed.push_back("TLS ticket keys: " + std::to_string(cur.tls.ticket_secrets.size()) + " -> " +
+                        std::to_string(next.tls.ticket_secrets.size()) +
+                        (next.tls.ticket_secrets.empty() ? " (random keys: earlier tickets no longer resume)" : ""));
+    ctx.tls->set_ticket_secrets(next.tls.ticket_secrets);
+    cur.tls.ticket_secrets = next.tls.ticket_secrets;
   }
   if (next.max_connections != cur.max_connections ||
       next.max_connections_per_address != cur.max_connections_per_address) {

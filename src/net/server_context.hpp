@@ -41,6 +41,11 @@ struct ServerContext {
   Server::DataHandler on_data;
   std::vector<std::unique_ptr<Shard>> shards;
   std::atomic<bool> stopping{false};
+  /// TLS handshakes under way, on every shard: accepting pauses at
+  /// kMaxTlsHandshakes (shard.cpp), so a reconnect storm queues in the
+  /// kernel's listen backlog instead of starting thousands of handshakes
+  /// that each progress too slowly to finish before their deadline.
+  std::atomic<int> tls_handshakes{0};
 };
 
 }  // namespace lifeline::detail

@@ -137,12 +137,14 @@ void Session::send_ping(Clock::time_point now) {
   send(std::string_view(reinterpret_cast<const char*>(frame.data()), frame.size()));
 }
 
-void Session::send(std::string_view frame) {
+void Session::send(std::string_view frame) { send_at(frame, Clock::now()); }
+
+void Session::send_at(std::string_view frame, Clock::time_point now) {
   assert_in_loop_thread(shard());
   if (ended()) {
     return;
   }
-  last_tx_ = Clock::now();
+  last_tx_ = now;
   conn_.send(frame);
 }
 

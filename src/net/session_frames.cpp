@@ -51,7 +51,8 @@ bool Session::on_frame(const proto::Frame& f) {
   switch (f.type) {
     case FrameType::ping: {
       // The arrival time on_bytes() has just stored: no second clock read per heartbeat.
-      if (!ping_budget_.allow(stats_.last_rx_ns.load(std::memory_order_relaxed))) {
+      const auto arrival = stats_.last_rx_ns.load(std::memory_order_relaxed);
+      if (!ping_budget_.allow(arrival)) {
         end_with_error(proto::ErrorCode::flood,
                        "too many pings: faster than " + std::to_string(ping_budget_.per_second()) + "/s (burst " +
                            std::to_string(ping_budget_.burst()) + ")",
@@ -59,7 +60,8 @@ bool Session::on_frame(const proto::Frame& f) {
         return false;
       }
       const auto pong = proto::encode_timestamp(FrameType::pong, proto::read_u64(f.payload));
-      send(std::string_view(reinterpret_cast<const char*>(pong.data()), pong.size()));
+      send_at(std::string_view(reinterpret_cast<const char*>(pong.data()), pong.size()),
+              Clock::time_point(Clock::duration(arrival)));
       return !ended();
     }
     case FrameType::pong: {
@@ -153,8 +155,11 @@ bool Session::on_hello(proto::Bytes payload) {
   if (observer) {
     logger()->debug("observer connected peer={}", peer());
   } else {
-    logger()->info("online id={} peer={} interval={}ms timeout={}ms{}", id_, peer(), hb_.interval.count(),
-                   hb_.timeout.count(), (flags_ & proto::kFlagServerPings) != 0 ? " server-pings" : "");
+    logger()->info("online id={} peer={} interval={}ms timeout={}ms{}{}", id_, peer(), hb_.interval.count(),
+                   hb_.timeout.count(), (flags_ & proto::kFlagServerPings) != 0 ? " server-pings" : "",
+                   !conn_.is_tls()       ? ""
+                   : conn_.tls_resumed() ? " tls=resumed"
+                                         : " tls=full");
   }
   proto::Welcome w;
   w.version = version_;  // the client's: this connection speaks it from now on

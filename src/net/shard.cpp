@@ -24,6 +24,20 @@ constexpr int kAcceptBatch = 64;
 // After EMFILE and friends: how long to stop accepting instead of spinning on
 // a connection that cannot be taken.
 constexpr std::chrono::milliseconds kAcceptPause{100};
+// TLS handshakes in flight (on all shards) before accepting pauses. A full
+// handshake costs the server about 1 ms of CPU here: 1024 are a second of
+// work, so each one finishes well inside the default 5 s handshake deadline
+// while the rest wait, cheaply, in the listen backlog. Without a limit, a
+// storm of 19,000 full handshakes started them all, none finished in time,
+// and the crowd never came back; with 256, resumed storms slowed down
+// (docs/benchmarks.md, "TLS at scale"). Accepting resumes as
+// soon as half of them are done (Shard::tls_handshake_done), not after a
+// timed pause: an idle accept while the backlog overflows would cost the
+// clients whose SYNs are dropped a second each.
+constexpr int kMaxTlsHandshakes = 1024;
+constexpr int kResumeTlsHandshakes = kMaxTlsHandshakes / 2;
+// The pause's backstop, should a resume be missed.
+constexpr std::chrono::milliseconds kHandshakePause{1000};
 }  // namespace
 
 Shard::Shard(ServerContext& ctx, std::uint32_t index)
@@ -70,10 +84,12 @@ void Shard::on_ready(std::uint64_t tag, std::uint32_t events) {
     accept_from(index_of(tag));
     return;
   }
-  if (auto* s = find(tag)) {
-    s->connection().on_io(events);  // the connection reads and hands its bytes to the session
-  }
-  // else: the session closed earlier in this batch; its number is stale.
+  // A connection's tag is its address: no lookup by session number on the
+  // heartbeat path. The object is alive: a session that closes goes to the
+  // graveyard, emptied only by a posted task, which runs after this batch of
+  // events; and its socket, closed by then, reports nothing later. A closed
+  // connection ignores what is left of the batch (Connection::on_io).
+  connection_of(tag)->on_io(events);  // the connection reads and hands its bytes to the session
 }
 
 void Shard::accept_from(std::size_t listener) {
@@ -82,6 +98,10 @@ void Shard::accept_from(std::size_t listener) {
   }
   const int lfd = listeners_[listener].get();
   for (int i = 0; i < kAcceptBatch; ++i) {
+    if (ctx_.tls && ctx_.tls_handshakes.load(std::memory_order_relaxed) >= kMaxTlsHandshakes) {
+      pause_accepting(kHandshakePause);
+      return;
+    }
     SocketAddress ep;
     Fd fd(sys::accept_nonblocking(lfd, ep.data(), &ep.size));
     if (!fd) {
@@ -91,13 +111,16 @@ void Shard::accept_from(std::size_t listener) {
       }
       if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {
         logger()->error("accept failed: {}; not accepting for {} ms", std::strerror(err), kAcceptPause.count());
-        pause_accepting();
+        pause_accepting(kAcceptPause);
         return;
       }
       continue;  // ECONNABORTED and the like: that connection is gone, the next may be fine
     }
     auto peer = to_string(ep);
     metrics_.accepted.add();
+    if (ctx_.tls) {
+      ctx_.tls_handshakes.fetch_add(1, std::memory_order_relaxed);  // given back by the Connection
+    }
     // Counted here, on the one accepting thread, so the limits are exact; a
     // refused connection still gets a session, to say why before it closes.
     auto refusal = ctx_.limits.admit(host_of(peer));
@@ -112,21 +135,47 @@ void Shard::accept_from(std::size_t listener) {
   }
 }
 
-void Shard::pause_accepting() {
+void Shard::tls_handshake_done(ServerContext& ctx) {
+  // Once stopping, nothing accepts again (and shards are being torn down).
+  if (ctx.tls_handshakes.fetch_sub(1, std::memory_order_relaxed) == kResumeTlsHandshakes + 1 &&
+      !ctx.stopping.load()) {
+    auto& acceptor = *ctx.shards.front();
+    if (acceptor.on_this_thread()) {
+      acceptor.resume_accepting();
+    } else {
+      acceptor.post([&acceptor] { acceptor.resume_accepting(); });
+    }
+  }
+}
+
+void Shard::resume_accepting() {
+  assert_in_loop_thread(*this);
+  if (!accept_paused_) {
+    return;
+  }
+  accept_paused_ = false;
+  for (std::size_t i = 0; i < listeners_.size(); ++i) {
+    if (listeners_[i]) {
+      loop_.add(listeners_[i].get(), EPOLLIN, listener_tag(i));
+    }
+  }
+}
+
+void Shard::pause_accepting(std::chrono::milliseconds pause) {
+  if (accept_paused_) {
+    return;
+  }
+  accept_paused_ = true;
   for (const auto& l : listeners_) {
     loop_.remove(l.get());
   }
-  wheel_.schedule(kResumeAcceptTag, Clock::now() + kAcceptPause);
+  wheel_.schedule(kResumeAcceptTag, Clock::now() + pause);
 }
 
 std::optional<Shard::Clock::time_point> Shard::visit(std::uint64_t session_no, Clock::time_point now) {
   assert_in_loop_thread(*this);
   if (session_no == kResumeAcceptTag) {
-    for (std::size_t i = 0; i < listeners_.size(); ++i) {
-      if (listeners_[i]) {
-        loop_.add(listeners_[i].get(), EPOLLIN, listener_tag(i));
-      }
-    }
+    resume_accepting();
     return std::nullopt;
   }
   auto* session = find(session_no);

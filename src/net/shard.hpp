@@ -58,6 +58,9 @@ class Shard {
   bool on_this_thread() const;
   /// Any thread: runs `fn` on this shard's thread, in posting order.
   void post(std::function<void()> fn) { loop_.post(std::move(fn)); }
+  /// Any shard's thread: a TLS handshake counted at accept is over (done or
+  /// abandoned). Wakes the accepting shard once few enough are under way.
+  static void tls_handshake_done(ServerContext& ctx);
 
   /// Takes ownership of an accepted, non-blocking connection from `peer` and
   /// starts its session (a WebSocket one if `websocket`); with a `refusal` (a
@@ -100,13 +103,16 @@ class Shard {
   void on_ready(std::uint64_t tag, std::uint32_t events);
   std::vector<Session*> live_sessions() const;
   void accept_from(std::size_t listener);
-  void pause_accepting();
+  /// Takes the listeners out of the loop for `pause` (the wheel's kResumeAcceptTag puts them back).
+  void pause_accepting(std::chrono::milliseconds pause);
+  void resume_accepting();
   std::optional<Clock::time_point> visit(std::uint64_t session_no, Clock::time_point now);
 
   ServerContext& ctx_;
   std::uint32_t index_;
   EventLoop loop_;
   std::thread thread_;
+  bool accept_paused_ = false;
   TimingWheel<Clock> wheel_;
   std::vector<Slot> slots_;
   std::vector<std::uint32_t> free_;
@@ -138,5 +144,9 @@ constexpr std::uint64_t listener_tag(std::size_t i) {
   return make_session_no(kNotASession, 0, static_cast<std::uint32_t>(i));
 }
 constexpr std::uint64_t kResumeAcceptTag = make_session_no(kNotASession, 1, 0);
+// A connection's epoll tag: its address. User-space addresses never have the
+// top byte set, so they cannot be taken for a listener's tag.
+inline std::uint64_t io_tag(const Connection* c) { return reinterpret_cast<std::uintptr_t>(c); }
+inline Connection* connection_of(std::uint64_t tag) { return reinterpret_cast<Connection*>(tag); }
 
 }  // namespace lifeline::detail

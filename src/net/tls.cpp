@@ -1,6 +1,10 @@
 #include "tls.hpp"
 
+#include <openssl/core_names.h>
 #include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
 #include <openssl/x509.h>
 
 #include <cerrno>
@@ -29,7 +33,76 @@ std::string ssl_errors() {
   throw std::invalid_argument(what + (why.empty() ? "" : ": " + why));
 }
 
+// One part of a ticket key: HMAC-SHA256(secret, label), so the three parts
+// are independent and the secret never leaves this function.
+template <std::size_t N>
+void derive(const std::string& secret, const char* label, std::array<unsigned char, N>& out) {
+  unsigned char mac[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()), reinterpret_cast<const unsigned char*>(label),
+       std::strlen(label), mac, &len);
+  static_assert(N <= 32);
+  std::memcpy(out.data(), mac, N);
+}
+
+// A random secret, for a server given no ticket key file: the same as
+// OpenSSL's own default, random keys for the life of the process.
+std::string random_secret() {
+  std::string secret(32, '\0');
+  if (RAND_bytes(reinterpret_cast<unsigned char*>(secret.data()), static_cast<int>(secret.size())) != 1) {
+    fail("cannot make a random TLS ticket key");
+  }
+  return secret;
+}
+
 }  // namespace
+
+std::vector<TicketKey> derive_ticket_keys(const std::vector<std::string>& secrets) {
+  std::vector<TicketKey> keys(secrets.size());
+  for (std::size_t i = 0; i < secrets.size(); ++i) {
+    derive(secrets[i], "lifeline ticket key name", keys[i].name);
+    derive(secrets[i], "lifeline ticket aes-256-cbc", keys[i].aes);
+    derive(secrets[i], "lifeline ticket hmac-sha256", keys[i].hmac);
+  }
+  return keys;
+}
+
+void TlsContext::set_ticket_secrets(const std::vector<std::string>& secrets) {
+  ticket_keys_.store(std::make_shared<const std::vector<TicketKey>>(
+      derive_ticket_keys(secrets.empty() ? std::vector<std::string>{random_secret()} : secrets)));
+}
+
+int TlsContext::ticket_callback(SSL* ssl, unsigned char* name, unsigned char* iv, EVP_CIPHER_CTX* cipher,
+                                EVP_MAC_CTX* mac, int encrypt) {
+  const auto* self = static_cast<const TlsContext*>(SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl)));
+  const auto keys = self->ticket_keys_.load();
+  const auto seal = [&](const TicketKey& k) {
+    char digest[] = "SHA256";
+    const OSSL_PARAM params[] = {
+        OSSL_PARAM_construct_octet_string(OSSL_MAC_PARAM_KEY, const_cast<unsigned char*>(k.hmac.data()), k.hmac.size()),
+        OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0), OSSL_PARAM_construct_end()};
+    return EVP_MAC_CTX_set_params(mac, params) == 1;
+  };
+  if (encrypt == 1) {
+    const auto& k = keys->front();
+    std::memcpy(name, k.name.data(), k.name.size());
+    if (RAND_bytes(iv, EVP_CIPHER_get_iv_length(EVP_aes_256_cbc())) != 1 ||
+        EVP_EncryptInit_ex(cipher, EVP_aes_256_cbc(), nullptr, k.aes.data(), iv) != 1 || !seal(k)) {
+      return -1;  // the handshake goes on without a ticket
+    }
+    return 1;
+  }
+  for (std::size_t i = 0; i < keys->size(); ++i) {
+    const auto& k = (*keys)[i];
+    if (std::memcmp(name, k.name.data(), k.name.size()) == 0) {
+      if (EVP_DecryptInit_ex(cipher, EVP_aes_256_cbc(), nullptr, k.aes.data(), iv) != 1 || !seal(k)) {
+        return -1;
+      }
+      return i == 0 ? 1 : 2;  // 2: an older key; the client gets a ticket under the current one
+    }
+  }
+  return 0;  // a key this server does not have (rotated out, or another fleet's): a full handshake
+}
 
 TlsContext::TlsContext(const ServerTlsOptions& opts) : ctx_(SSL_CTX_new(TLS_server_method())) {
   if (!ctx_) {
@@ -44,6 +117,12 @@ TlsContext::TlsContext(const ServerTlsOptions& opts) : ctx_(SSL_CTX_new(TLS_serv
   // included) for the cache's lifetime. Resumption still works through
   // stateless tickets, which cost the server no memory.
   SSL_CTX_set_session_cache_mode(ctx_.get(), SSL_SESS_CACHE_OFF);
+  // The ticket keys are ours (ticket_callback), so that tickets can outlive
+  // the process; one ticket per TLS 1.3 handshake, as a client keeps one.
+  SSL_CTX_set_app_data(ctx_.get(), this);
+  set_ticket_secrets(opts.ticket_secrets);
+  SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx_.get(), &TlsContext::ticket_callback);
+  SSL_CTX_set_num_tickets(ctx_.get(), 1);
   // A peer that closes TCP without close_notify is an ordinary EOF here, as
   // on a plain connection: the heartbeat, not TLS, judges liveness.
   SSL_CTX_set_options(ctx_.get(), SSL_OP_IGNORE_UNEXPECTED_EOF);
@@ -105,6 +184,8 @@ TlsConn::Io TlsConn::result(int ret) {
       return Io::error;
   }
 }
+
+bool TlsConn::resumed() const { return established_ && SSL_session_reused(ssl_.get()) == 1; }
 
 TlsConn::Io TlsConn::handshake() {
   ERR_clear_error();

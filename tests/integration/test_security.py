@@ -245,8 +245,96 @@ def test_mutual_tls_binds_id_to_certificate(env):
           "alice was disturbed: %s", watch.events(id="alice"))
 
 
+def test_tls_resumption_across_restarts_and_rotation(env):
+    """--tls-ticket-key-file: a client resumes its TLS session (a ticket) after the server
+    restarts with the same keys; a new first key still opens the old tickets and reissues
+    them; without the file a restarted server has new random keys and shakes hands in full.
+    Both sides say which it was: the agent's online line and the server's log."""
+    pki = Pki(env.path("pki"))
+    key_a, key_b = new_secret(), new_secret()
+    keys = write(env, "tickets", "# TLS ticket keys\n%s\n" % key_a)
+    srv = tls_server(env, pki, extra=["--tls-ticket-key-file", keys])
+    a = env.agent(srv, "resumer", extra=["--tls-ca", pki.ca])
+    a.wait_state("online", 5)
+    check(a.states("online")[-1].get("tls") == "full", "first connection: %s", a.states("online")[-1])
+    srv.wait_log(r"online id=resumer .* tls=full", 5)
+
+    def restart_and_expect(kind, why):
+        mark = a.mark()
+        log_mark = len(srv.log_lines(r"online id=resumer"))
+        srv.stop()
+        srv.start()
+        online = a.wait_state("online", 10, start=mark)
+        check(online.get("tls") == kind, "%s: the agent's handshake was %s, not %s", why, online.get("tls"), kind)
+        wait_until(lambda: len(srv.log_lines(r"online id=resumer")) > log_mark, 5, "the server's online line")
+        line = srv.log_lines(r"online id=resumer")[-1]
+        check(("tls=%s" % kind) in line, "%s: the server logged %r", why, line)
+
+    restart_and_expect("resumed", "same ticket key file")
+    # Rotation, step 1: a new first key seals; the old one still opens the client's ticket.
+    write(env, "tickets", "%s\n%s\n" % (key_b, key_a))
+    restart_and_expect("resumed", "old key second in the file")
+    # Step 2: the old key gone. The ticket reissued under the new key at step 1 still opens.
+    write(env, "tickets", "%s\n" % key_b)
+    restart_and_expect("resumed", "old key removed after a reissue")
+    # No key file: random keys per run, so a restart costs a full handshake...
+    srv.args = [x for x in srv.args if x not in ("--tls-ticket-key-file", keys)]
+    restart_and_expect("full", "no ticket key file")
+    # ...but a reconnect to the same run resumes: freeze the agent past its timeout, thaw it.
+    srv.signal(signal.SIGHUP)   # a reload without ticket keys keeps this run's random keys
+    srv.wait_log(r"reloaded: nothing changed", 5)
+    mark = a.mark()
+    a.signal(signal.SIGSTOP)
+    srv.wait_log(r"offline id=resumer .*reason=timeout", 5)
+    a.signal(signal.SIGCONT)
+    online = a.wait_state("online", 10, start=mark)
+    check(online.get("tls") == "resumed", "a reconnect to the same server run: %s", online)
+
+
+def test_tls_ticket_key_file_reload_and_bad_files(env):
+    pki = Pki(env.path("pki"))
+    keys = write(env, "tickets", new_secret() + "\n")
+    srv = tls_server(env, pki, extra=["--tls-ticket-key-file", keys])
+    write(env, "tickets", "%s\n%s\n" % (new_secret(), new_secret()))
+    srv.signal(signal.SIGHUP)
+    srv.wait_log(r"reloaded: TLS ticket keys: 1 -> 2", 5)
+    write(env, "tickets", "short\n")
+    srv.signal(signal.SIGHUP)
+    srv.wait_log(r"configuration not reloaded, the running one stays: .*tls-ticket-key-file.*line 1: secret is 5 "
+                 r"bytes, at least 32", 5)
+    cases = [(["--tls-ticket-key-file", env.path("missing")], r"--tls-ticket-key-file: cannot read secret file"),
+             (["--tls-ticket-key-file", write(env, "empty", "# none\n")], r"holds no secret"),
+             (["--tls-ticket-key-file", write(env, "ok", new_secret())], r"tls-ticket-key-file needs tls-cert")]
+    for i, (extra, msg) in enumerate(cases):
+        tls = ["--tls-cert", pki.server_cert, "--tls-key", pki.server_key] if i < 2 else []
+        r = env.run([harness.LIFELINE, "serve", "--listen", "127.0.0.1:0"] + tls + extra)
+        check(r.returncode == 2, "serve %s exited %d, not 2", extra, r.returncode)
+        check(re.search(msg, r.stderr), "stderr %r does not say %r", r.stderr, msg)
+
+
+def test_tls_handshakes_under_way_are_bounded(env):
+    """At most 1024 TLS handshakes are under way at once: further connections wait in the
+    listen backlog until some finish (or, here, hit the handshake deadline), so a storm
+    cannot start more handshakes than can finish in time. 1024 silent connections fill the
+    quota; an agent that connects behind them goes online only once they were closed."""
+    harness.raise_nofile(4096)   # before the server starts: it inherits the limit
+    pki = Pki(env.path("pki"))
+    srv = tls_server(env, pki)   # FAST_SERVER: --handshake-timeout 500ms
+    # The listen queue is first in, first out: the server accepts these 1024 first, and
+    # the agent's connection, made after them, comes out of the queue only once it resumes.
+    stalled = [env.raw(srv) for _ in range(1024)]
+    a = env.agent(srv, "patient", extra=["--tls-ca", pki.ca, "--connect-timeout", "10s"])
+    first_online = a.wait_state("online", 10)
+    deadline_hits = srv.log_lines(r"TLS handshake not done within 500 ms")
+    check(len(deadline_hits) >= 1, "the agent went online before any stalled handshake was closed: %s",
+          first_online)
+    for r in stalled:
+        check(r.wait_eof(5), "a stalled TLS connection was not closed at the handshake deadline")
+
+
 if __name__ == "__main__":
     run([test_tokens_gate_every_hello, test_no_takeover_without_a_token, test_secret_rotation_accepts_both_secrets,
          test_bad_secret_files_refused_at_startup, test_tls_heartbeats_and_liveness, test_tls_any_language_client,
          test_tls_verifies_the_server, test_tls_handshake_counts_against_the_handshake_deadline,
-         test_mutual_tls_binds_id_to_certificate])
+         test_mutual_tls_binds_id_to_certificate, test_tls_resumption_across_restarts_and_rotation,
+         test_tls_ticket_key_file_reload_and_bad_files, test_tls_handshakes_under_way_are_bounded])
