@@ -113,6 +113,11 @@ TlsContext::TlsContext(const ServerTlsOptions& opts) : ctx_(SSL_CTX_new(TLS_serv
   // connection spends nearly all its life idle.
   SSL_CTX_set_mode(ctx_.get(),
                    SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+  // One read() per record, not two: without read-ahead OpenSSL reads a
+  // record's 5-byte header, then its body, then (Connection::read_all reads
+  // until OpenSSL wants more) finds the socket empty: 3 system calls per
+  // heartbeat instead of TCP's 1. With it, 2.
+  SSL_CTX_set_read_ahead(ctx_.get(), 1);
   // No server-side session cache: it would keep sessions (certificates
   // included) for the cache's lifetime. Resumption still works through
   // stateless tickets, which cost the server no memory.
