@@ -125,6 +125,10 @@ TlsContext::TlsContext(const ServerTlsOptions& opts) : ctx_(SSL_CTX_new(TLS_serv
   // The ticket keys are ours (ticket_callback), so that tickets can outlive
   // the process; one ticket per TLS 1.3 handshake, as a client keeps one.
   SSL_CTX_set_app_data(ctx_.get(), this);
+  // With client certificates OpenSSL refuses to resume a session without a
+  // session id context ("session id context uninitialized"): name ours.
+  static constexpr unsigned char kSessionContext[] = "lifeline";
+  SSL_CTX_set_session_id_context(ctx_.get(), kSessionContext, sizeof kSessionContext - 1);
   set_ticket_secrets(opts.ticket_secrets);
   SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx_.get(), &TlsContext::ticket_callback);
   SSL_CTX_set_num_tickets(ctx_.get(), 1);

@@ -332,9 +332,31 @@ def test_tls_handshakes_under_way_are_bounded(env):
         check(r.wait_eof(5), "a stalled TLS connection was not closed at the handshake deadline")
 
 
+def test_mutual_tls_resumes_and_keeps_the_certificate_id(env):
+    """A resumed session under mutual TLS still carries the client's certificate: the id
+    stays bound to it, and the first reconnect after a restart resumes (no failed attempt)."""
+    pki = Pki(env.path("pki"))
+    alice_cert, alice_key = pki.issue("alice", "alice")
+    keys = write(env, "tickets", new_secret() + "\n")
+    srv = tls_server(env, pki, extra=["--tls-client-ca", pki.ca, "--tls-ticket-key-file", keys])
+    a = env.agent(srv, "alice", extra=["--tls-ca", pki.ca, "--tls-cert", alice_cert, "--tls-key", alice_key],
+                  log_level="warn")
+    check(a.wait_state("online", 5).get("tls") == "full", "first connection not a full handshake")
+    mark = a.mark()
+    srv.stop()
+    srv.start()
+    online = a.wait_state("online", 10, start=mark)
+    check(online.get("tls") == "resumed", "mutual TLS reconnect after a restart: %s", online)
+    check("TLS handshake failed" not in a.stderr_text(), "a resumption attempt failed: %s", a.stderr_text())
+    ops_cert, ops_key = pki.issue("ops", "ops")
+    listed = env.ls(srv, extra=["--tls-ca", pki.ca, "--tls-cert", ops_cert, "--tls-key", ops_key])
+    check([c["id"] for c in listed["clients"]] == ["alice"], "the resumed session's id: %s", listed)
+
+
 if __name__ == "__main__":
     run([test_tokens_gate_every_hello, test_no_takeover_without_a_token, test_secret_rotation_accepts_both_secrets,
          test_bad_secret_files_refused_at_startup, test_tls_heartbeats_and_liveness, test_tls_any_language_client,
          test_tls_verifies_the_server, test_tls_handshake_counts_against_the_handshake_deadline,
          test_mutual_tls_binds_id_to_certificate, test_tls_resumption_across_restarts_and_rotation,
-         test_tls_ticket_key_file_reload_and_bad_files, test_tls_handshakes_under_way_are_bounded])
+         test_tls_ticket_key_file_reload_and_bad_files, test_tls_handshakes_under_way_are_bounded,
+         test_mutual_tls_resumes_and_keeps_the_certificate_id])
