@@ -137,8 +137,7 @@ void Shard::accept_from(std::size_t listener) {
 
 void Shard::tls_handshake_done(ServerContext& ctx) {
   // Once stopping, nothing accepts again (and shards are being torn down).
-  if (ctx.tls_handshakes.fetch_sub(1, std::memory_order_relaxed) == kResumeTlsHandshakes + 1 &&
-      !ctx.stopping.load()) {
+  if (ctx.tls_handshakes.fetch_sub(1, std::memory_order_relaxed) == kResumeTlsHandshakes + 1 && !ctx.stopping.load()) {
     auto& acceptor = *ctx.shards.front();
     if (acceptor.on_this_thread()) {
       acceptor.resume_accepting();
