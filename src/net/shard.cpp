@@ -99,7 +99,7 @@ void Shard::accept_from(std::size_t listener) {
   const int lfd = listeners_[listener].get();
   for (int i = 0; i < kAcceptBatch; ++i) {
     if (ctx_.tls && ctx_.tls_handshakes.load(std::memory_order_relaxed) >= kMaxTlsHandshakes) {
-      pause_accepting(kHandshakePause);
+      pause_accepting(AcceptPause::handshakes, kHandshakePause);
       return;
     }
     SocketAddress ep;
@@ -111,7 +111,7 @@ void Shard::accept_from(std::size_t listener) {
       }
       if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {
         logger()->error("accept failed: {}; not accepting for {} ms", std::strerror(err), kAcceptPause.count());
-        pause_accepting(kAcceptPause);
+        pause_accepting(AcceptPause::error, kAcceptPause);
         return;
       }
       continue;  // ECONNABORTED and the like: that connection is gone, the next may be fine
@@ -140,19 +140,19 @@ void Shard::tls_handshake_done(ServerContext& ctx) {
   if (ctx.tls_handshakes.fetch_sub(1, std::memory_order_relaxed) == kResumeTlsHandshakes + 1 && !ctx.stopping.load()) {
     auto& acceptor = *ctx.shards.front();
     if (acceptor.on_this_thread()) {
-      acceptor.resume_accepting();
+      acceptor.resume_accepting(AcceptPause::handshakes);
     } else {
-      acceptor.post([&acceptor] { acceptor.resume_accepting(); });
+      acceptor.post([&acceptor] { acceptor.resume_accepting(AcceptPause::handshakes); });
     }
   }
 }
 
-void Shard::resume_accepting() {
+void Shard::resume_accepting(AcceptPause why) {
   assert_in_loop_thread(*this);
-  if (!accept_paused_) {
-    return;
+  if (accept_paused_ != why || why == AcceptPause::none) {
+    return;  // not paused, or paused for the other reason
   }
-  accept_paused_ = false;
+  accept_paused_ = AcceptPause::none;
   for (std::size_t i = 0; i < listeners_.size(); ++i) {
     if (listeners_[i]) {
       loop_.add(listeners_[i].get(), EPOLLIN, listener_tag(i));
@@ -160,21 +160,28 @@ void Shard::resume_accepting() {
   }
 }
 
-void Shard::pause_accepting(std::chrono::milliseconds pause) {
-  if (accept_paused_) {
+void Shard::pause_accepting(AcceptPause why, std::chrono::milliseconds pause) {
+  if (accept_paused_ != AcceptPause::none) {
     return;
   }
-  accept_paused_ = true;
+  accept_paused_ = why;
   for (const auto& l : listeners_) {
     loop_.remove(l.get());
   }
-  wheel_.schedule(kResumeAcceptTag, Clock::now() + pause);
+  accept_resume_at_ = Clock::now() + pause;
+  wheel_.schedule(kResumeAcceptTag, accept_resume_at_);
 }
 
 std::optional<Shard::Clock::time_point> Shard::visit(std::uint64_t session_no, Clock::time_point now) {
   assert_in_loop_thread(*this);
   if (session_no == kResumeAcceptTag) {
-    resume_accepting();
+    // An entry left by an earlier pause (ended early by its handshakes) must
+    // not end a later one: only the current pause's own deadline counts, and
+    // an entry that comes round before it waits for it.
+    if (accept_paused_ != AcceptPause::none && now < accept_resume_at_) {
+      return accept_resume_at_;
+    }
+    resume_accepting(accept_paused_);
     return std::nullopt;
   }
   auto* session = find(session_no);

@@ -103,16 +103,22 @@ class Shard {
   void on_ready(std::uint64_t tag, std::uint32_t events);
   std::vector<Session*> live_sessions() const;
   void accept_from(std::size_t listener);
-  /// Takes the listeners out of the loop for `pause` (the wheel's kResumeAcceptTag puts them back).
-  void pause_accepting(std::chrono::milliseconds pause);
-  void resume_accepting();
+  /// Why the listeners are out of the loop: too many TLS handshakes under way
+  /// (over when half are done), or an accept error such as EMFILE (over when
+  /// its pause has passed).
+  enum class AcceptPause : std::uint8_t { none, handshakes, error };
+  /// Takes the listeners out of the loop for at most `pause` (the wheel's kResumeAcceptTag puts them back).
+  void pause_accepting(AcceptPause why, std::chrono::milliseconds pause);
+  /// Puts the listeners back if they are out for `why`.
+  void resume_accepting(AcceptPause why);
   std::optional<Clock::time_point> visit(std::uint64_t session_no, Clock::time_point now);
 
   ServerContext& ctx_;
   std::uint32_t index_;
   EventLoop loop_;
   std::thread thread_;
-  bool accept_paused_ = false;
+  AcceptPause accept_paused_ = AcceptPause::none;
+  Clock::time_point accept_resume_at_;  // when the current pause ends at the latest
   TimingWheel<Clock> wheel_;
   std::vector<Slot> slots_;
   std::vector<std::uint32_t> free_;
