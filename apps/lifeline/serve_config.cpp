@@ -74,6 +74,52 @@ void apply_config_text(CLI::App& cmd, std::string_view text, const std::string& 
   }
 }
 
+namespace {
+// A password file: its first line, without surrounding whitespace.
+std::string read_first_line(const std::string& path) {
+  const auto text = read_text_file(path, "password file", 4096);
+  auto line = std::string_view(text).substr(0, text.find('\n'));
+  while (!line.empty() && std::isspace(static_cast<unsigned char>(line.back())) != 0) {
+    line.remove_suffix(1);
+  }
+  while (!line.empty() && std::isspace(static_cast<unsigned char>(line.front())) != 0) {
+    line.remove_prefix(1);
+  }
+  if (line.empty()) {
+    throw std::invalid_argument("password file '" + path + "' has no password on its first line");
+  }
+  return std::string(line);
+}
+}  // namespace
+
+ClusterOptions cluster_options(const ServeArgs& a) {
+  ClusterOptions c;
+  c.redis = a.cluster;
+  c.node_id = a.node_id;
+  c.key_prefix = a.cluster_prefix;
+  c.lease_ttl = duration_arg("--cluster-lease", a.cluster_lease);
+  c.offline_grace = duration_arg("--offline-grace", a.offline_grace);
+  c.stream_length = a.cluster_stream_length;
+  c.required = a.cluster_required;
+  if (!c.enabled()) {
+    if (c.offline_grace.count() != 0 || a.cluster_required || !a.node_id.empty()) {
+      throw UsageError("--offline-grace, --node-id and --cluster-required need --cluster redis://HOST:PORT");
+    }
+    return c;
+  }
+  if (a.node_id.empty()) {
+    throw UsageError("--cluster needs --node-id NAME: this node's name, unique in the cluster");
+  }
+  if (!a.cluster_password_file.empty()) {
+    try {
+      c.password = read_first_line(a.cluster_password_file);
+    } catch (const std::exception& e) {
+      throw UsageError(std::string("--cluster-password-file: ") + e.what());
+    }
+  }
+  return c;
+}
+
 ServerOptions to_options(const ServeArgs& a) {
   ServerOptions o;
   o.listen = split_list(a.listen);
@@ -117,6 +163,7 @@ ServerOptions to_options(const ServeArgs& a) {
       throw UsageError(std::string("--tls-ticket-key-file: ") + e.what());
     }
   }
+  o.cluster = cluster_options(a);
   if (auto err = o.validate(); !err.empty()) {
     throw UsageError("invalid configuration: " + err);
   }
@@ -203,6 +250,28 @@ void add_serve_options(CLI::App& cmd_ref, ServeArgs& args_ref) {
   cmd->add_option("--history-retention", args->history_retention,
                   "history events and sessions older than this are deleted (clients stay)")
       ->capture_default_str();
+  cmd->add_option("--cluster", args->cluster,
+                  "be one node of a cluster that shares its online list and events through Redis at "
+                  "redis://[[user]:password@]HOST:PORT[/DB] (docs/cluster.md)");
+  cmd->add_option("--node-id", args->node_id, "with --cluster: this node's name, unique in the cluster");
+  cmd->add_option("--cluster-password-file", args->cluster_password_file,
+                  "with --cluster: Redis's password, the first line of this file");
+  cmd->add_option("--cluster-lease", args->cluster_lease,
+                  "with --cluster: a node silent this long loses its clients (node_lost); renewed every third")
+      ->capture_default_str();
+  cmd->add_option("--offline-grace", args->offline_grace,
+                  "with --cluster: delay an id's offline event this long; if it comes back meanwhile (any node) the "
+                  "cluster reports moved or resumed instead of offline and online (0 = off)")
+      ->capture_default_str();
+  cmd->add_option("--cluster-prefix", args->cluster_prefix,
+                  "with --cluster: prefix of every Redis key ({braces} make it a Redis Cluster hash tag)")
+      ->capture_default_str();
+  cmd->add_option("--cluster-stream-length", args->cluster_stream_length,
+                  "with --cluster: events kept in the cluster's Redis stream (at least 1000)")
+      ->capture_default_str();
+  cmd->add_flag("--cluster-required", args->cluster_required,
+                "with --cluster: exit at startup if Redis is unreachable (default: serve this node's clients and "
+                "retry)");
   add_admin_options(*cmd, args->admin);
   add_hook_options(*cmd, args->hooks);
 }

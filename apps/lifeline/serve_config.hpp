@@ -49,6 +49,14 @@ struct ServeArgs {
   std::string config;
   std::string data_dir;  // history off when empty
   std::string history_retention = "30d";
+  std::string cluster;  // redis://...; no cluster when empty
+  std::string node_id;
+  std::string cluster_password_file;
+  std::string cluster_prefix = "{lifeline}";
+  std::string cluster_lease = "5s";
+  std::string offline_grace = "0s";
+  std::size_t cluster_stream_length = 100000;
+  bool cluster_required = false;
   AdminArgs admin;
   HookArgs hooks;
 };

@@ -69,33 +69,41 @@ void print_list(const ListResult& list, bool json) {
       if (e.session != 0) {
         client["session"] = e.session;  // absent from a server before protocol version 3
       }
+      if (!e.node.empty()) {
+        client["node"] = e.node;  // a cluster's entry
+      }
       arr.push_back(std::move(client));
     }
-    std::cout << boost::json::serialize(boost::json::object{{"v", kJsonVersion},
-                                                            {"online", online},
-                                                            {"seq", list.seq},
-                                                            {"instance", instance_text(list.instance)},
-                                                            {"clients", arr}})
-              << std::endl;
+    boost::json::object out{{"v", kJsonVersion},
+                            {"online", online},
+                            {"seq", list.seq},
+                            {"instance", instance_text(list.instance)},
+                            {"clients", arr}};
+    if (!list.node.empty()) {
+      out["cluster"] = boost::json::object{{"node", list.node}, {"degraded", list.degraded}};
+    }
+    std::cout << boost::json::serialize(out) << std::endl;
     return;
   }
   // Columns as wide as their widest cell: a long id or an IPv6 peer never
   // pushes the rest of its row out of line.
-  std::vector<std::array<std::string, 8>> rows{
-      {"ID", "PEER", "VIA", "SINCE", "LAST SEEN", "RTT", "HEARTBEAT", "LABELS"}};
+  // A cluster's list names each entry's node; a server alone's has no such column.
+  const bool cluster = !list.node.empty();
+  std::vector<std::array<std::string, 9>> rows{
+      {"ID", "NODE", "PEER", "VIA", "SINCE", "LAST SEEN", "RTT", "HEARTBEAT", "LABELS"}};
   for (const auto& e : entries) {
     std::string labels;
     for (const auto& l : e.labels) {
       labels += (labels.empty() ? "" : ",") + l.key + "=" + l.value;
     }
-    rows.push_back({e.id, e.remote, transport_name(e.transport),
+    rows.push_back({e.id, e.node, e.remote, transport_name(e.transport),
                     timestamp(std::chrono::system_clock::time_point(std::chrono::milliseconds(e.since_ms))),
                     ago(e.last_seen_ms), e.rtt_us == 0 ? "-" : std::to_string(e.rtt_us) + "us",
                     format_duration(std::chrono::milliseconds(e.interval_ms)) + "/" +
                         format_duration(std::chrono::milliseconds(e.timeout_ms)),
                     labels});
   }
-  std::array<std::size_t, 8> width{};
+  std::array<std::size_t, 9> width{};
   for (const auto& row : rows) {
     for (std::size_t c = 0; c < row.size(); ++c) {
       width[c] = std::max(width[c], row[c].size());
@@ -104,12 +112,23 @@ void print_list(const ListResult& list, bool json) {
   for (const auto& row : rows) {
     std::string line;
     for (std::size_t c = 0; c + 1 < row.size(); ++c) {
+      if (c == 1 && !cluster) {
+        continue;
+      }
       line += row[c] + std::string(width[c] - row[c].size() + 2, ' ');
     }
     line += row.back();
     std::printf("%s\n", line.substr(0, line.find_last_not_of(' ') + 1).c_str());
   }
-  std::printf("%u online\n", online);
+  if (cluster) {
+    std::printf("%u online in the cluster (as node %s sees it)\n", online, list.node.c_str());
+    if (list.degraded) {
+      std::printf("degraded: node %s cannot reach the cluster; its own clients are live, the others' as last seen\n",
+                  list.node.c_str());
+    }
+  } else {
+    std::printf("%u online\n", online);
+  }
   std::fflush(stdout);
 }
 
@@ -183,6 +202,9 @@ void print_event(const proto::Event& e, bool json) {
       o["session"] = e.session;  // absent from a server before protocol version 3
       o["transport"] = transport_name(e.transport);
     }
+    if (!e.node.empty()) {
+      o["node"] = e.node;  // a cluster's event
+    }
     if (e.kind == proto::EventKind::offline || e.kind == proto::EventKind::leave) {
       o["reason"] = std::string(to_string(e.reason));  // only an ending has one
     }
@@ -196,6 +218,9 @@ void print_event(const proto::Event& e, bool json) {
   std::cout << timestamp(at) << " #" << e.seq << " " << to_string(e.kind) << " id=" << e.id << " remote=" << e.remote;
   if (e.session != 0) {
     std::cout << " via=" << transport_name(e.transport);
+  }
+  if (!e.node.empty()) {
+    std::cout << " node=" << e.node;
   }
   if (e.kind == proto::EventKind::offline || e.kind == proto::EventKind::leave) {
     std::cout << " reason=" << to_string(e.reason);

@@ -19,12 +19,16 @@ struct ListResult {
   std::uint32_t online = 0;
   std::uint64_t seq = 0;
   std::uint64_t instance = 0;
+  std::string node;  // the cluster node that answered ("" alone)
+  bool degraded = false;
   /// Adds one frame; true once it was the last of its reply.
   bool add(const proto::ListReply& r) {
     entries.insert(entries.end(), r.entries.begin(), r.entries.end());
     online = r.online;
     seq = r.seq;
     instance = r.instance;
+    node = r.node;
+    degraded = r.degraded;
     return r.last;
   }
 };

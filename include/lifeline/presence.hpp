@@ -63,6 +63,8 @@ struct OnlineClient {
   std::chrono::microseconds rtt{0};                 ///< 0 until measured
   Heartbeat heartbeat{};
   std::vector<Label> labels;
+  /// The cluster node holding the session (ServerOptions::cluster); empty on a server alone.
+  std::string node;
 };
 
 /// One presence change. `seq` is server-wide and strictly increasing within
@@ -83,6 +85,8 @@ struct PresenceEvent {
   std::uint64_t session = 0;
   std::uint64_t instance = 0;  ///< the server run that numbered it
   Transport transport = Transport::tcp;
+  /// The cluster node of the session (ServerOptions::cluster); empty on a server alone.
+  std::string node;
 };
 
 /// A server run's id as text and JSON show it: 16 hex digits (a JSON number

@@ -1,5 +1,5 @@
 #pragma once
-/// Wire protocol versions 1 to 3 (docs/protocol.md): frame types, payload
+/// Wire protocol versions 1 to 4 (docs/protocol.md): frame types, payload
 /// structs, encoders and payload parsers. Pure functions and value types: thread-safe to call
 /// concurrently on distinct objects.
 
@@ -20,8 +20,10 @@ namespace lifeline::proto {
 /// sequence number a LIST_REPLY reflects, gap events, and SUBSCRIBE with a
 /// snapshot or a resume point; version 3 adds each entry's and event's
 /// session number and transport, and the per-session `join` and `leave`
-/// events of the `multi` duplicate policy (docs/protocol.md section 9).
-inline constexpr std::uint8_t kVersion = 3;
+/// events of the `multi` duplicate policy; version 4 adds the cluster node
+/// of each entry and event, the `moved` and `resumed` events of a grace period
+/// and the reason `node_lost` (docs/protocol.md section 9).
+inline constexpr std::uint8_t kVersion = 4;
 inline constexpr std::uint8_t kMinVersion = 1;
 inline constexpr std::size_t kHeaderSize = 5;
 inline constexpr std::size_t kMaxIdLength = 128;
@@ -62,6 +64,9 @@ enum class Reason : std::uint8_t {
   shutdown = 7,
   rejected = 8,
   protocol = 9,
+  /// Version 4: the session's cluster node died or lost its lease (docs/cluster.md).
+  /// Older readers are sent `timeout` instead.
+  node_lost = 10,
 };
 
 enum class ErrorCode : std::uint16_t {
@@ -83,7 +88,19 @@ enum class ErrorCode : std::uint16_t {
 /// this one's `seq`; the stream goes on with `seq + 1`. `join` and `leave`
 /// (version 3, duplicate policy `multi`): a further session of an id that is
 /// online already started, or one of several ended while the id stays online.
-enum class EventKind : std::uint8_t { online = 1, offline = 2, takeover = 3, gap = 4, join = 5, leave = 6 };
+/// `moved` and `resumed` (version 4, a cluster's grace period): the id's
+/// session ended and a new one began within the grace period, on another node
+/// or on the same one, so the id never went offline.
+enum class EventKind : std::uint8_t {
+  online = 1,
+  offline = 2,
+  takeover = 3,
+  gap = 4,
+  join = 5,
+  leave = 6,
+  moved = 7,
+  resumed = 8,
+};
 
 /// How a session reaches the server (version 3 list entries and events).
 enum class TransportCode : std::uint8_t { tcp = 0, tls = 1, ws = 2, wss = 3 };
@@ -170,6 +187,7 @@ struct ListEntry {
   std::vector<Label> labels;
   std::uint64_t session = 0;                     ///< version 3
   TransportCode transport = TransportCode::tcp;  ///< version 3
+  std::string node;                              ///< version 4: the cluster node holding the session ("" alone)
 };
 
 struct ListReply {
@@ -179,6 +197,8 @@ struct ListReply {
   std::vector<ListEntry> entries;
   std::uint64_t seq = 0;       ///< version 2: the last event this list reflects
   std::uint64_t instance = 0;  ///< version 2
+  std::string node;            ///< version 4: the cluster node that answered ("" alone)
+  bool degraded = false;       ///< version 4: that node cannot reach the cluster (others' entries as last seen)
 };
 
 /// Version 2 SUBSCRIBE payload; version 1's is empty (live events only).
@@ -199,6 +219,7 @@ struct Event {
   std::uint64_t instance = 0;                    ///< version 2
   std::uint64_t session = 0;                     ///< version 3
   TransportCode transport = TransportCode::tcp;  ///< version 3
+  std::string node;                              ///< version 4: the cluster node of the session ("" alone)
 };
 
 /// A payload that failed to parse, with the protocol error to answer and a

@@ -18,6 +18,7 @@
 #include <string_view>
 #include <vector>
 
+#include "lifeline/cluster.hpp"
 #include "lifeline/heartbeat.hpp"
 #include "lifeline/metrics.hpp"
 #include "lifeline/presence.hpp"
@@ -105,6 +106,8 @@ struct ServerOptions {
   /// without its token. Two secrets during a rotation. Empty = no tokens.
   std::vector<std::string> auth_secrets;
   ServerTlsOptions tls;
+  /// Several servers, one online list, through Redis (docs/cluster.md). Linux only.
+  ClusterOptions cluster;
 
   /// Empty if usable, else a message naming the offending option.
   std::string validate() const;
@@ -177,6 +180,12 @@ class Server {
   std::uint64_t instance() const;
   std::size_t online_count() const;
   std::optional<OnlineClient> find(std::string_view id) const;
+
+  /// The cluster this server is a node of (ServerOptions::cluster); `enabled`
+  /// is false on a server alone. online(), snapshot(), subscribe() and the
+  /// rest stay this server's own; LIST and SUBSCRIBE on the wire (lifeline ls,
+  /// watch) answer for the whole cluster.
+  ClusterStatus cluster_status() const;
 
   /// Counters and histograms summed over the I/O threads (lifeline/metrics.hpp).
   /// Reads relaxed atomics the threads own: never waits for, or slows, one.

@@ -12,8 +12,8 @@ namespace {
 // Version 2's SUBSCRIBE: request_id, flags, instance, after_seq.
 constexpr std::uint32_t kSubscribeLength = 4 + 1 + 8 + 8;
 
-constexpr std::array<std::string_view, 10> kReasonNames = {"none",     "bye",    "closed",   "reset",    "timeout",
-                                                           "replaced", "kicked", "shutdown", "rejected", "protocol"};
+constexpr std::array<std::string_view, 11> kReasonNames = {
+    "none", "bye", "closed", "reset", "timeout", "replaced", "kicked", "shutdown", "rejected", "protocol", "node_lost"};
 constexpr std::array<std::string_view, 13> kErrorNames = {"",
                                                           "malformed",
                                                           "too_large",
@@ -184,6 +184,8 @@ std::string_view to_string(EventKind k) {
     case EventKind::gap: return "gap";
     case EventKind::join: return "join";
     case EventKind::leave: return "leave";
+    case EventKind::moved: return "moved";
+    case EventKind::resumed: return "resumed";
   }
   return "unknown";
 }
@@ -272,7 +274,8 @@ void encode(const Error& m, std::string& out) {
 }
 
 std::size_t encoded_size(const ListEntry& e, std::uint8_t version) {
-  std::size_t n = 2 + e.id.size() + 2 + e.remote.size() + 8 + 8 + 4 + 4 + 4 + 2 + (version >= 3 ? 9 : 0);
+  std::size_t n = 2 + e.id.size() + 2 + e.remote.size() + 8 + 8 + 4 + 4 + 4 + 2 + (version >= 3 ? 9 : 0) +
+                  (version >= 4 ? 2 + e.node.size() : 0);
   for (const auto& l : e.labels) {
     n += 4 + l.key.size() + l.value.size();
   }
@@ -298,10 +301,17 @@ void encode(const ListReply& m, std::uint8_t version, std::string& out) {
       w.u64(e.session);
       w.u8(static_cast<std::uint8_t>(e.transport));
     }
+    if (version >= 4) {
+      w.str16(e.node);
+    }
   }
   if (version >= 2) {
     w.u64(m.seq);
     w.u64(m.instance);
+  }
+  if (version >= 4) {
+    w.str16(m.node);
+    w.u8(m.degraded ? 1 : 0);
   }
 }
 
@@ -319,6 +329,9 @@ void encode(const Event& m, std::uint8_t version, std::string& out) {
   if (version >= 3) {
     w.u64(m.session);
     w.u8(static_cast<std::uint8_t>(m.transport));
+  }
+  if (version >= 4) {
+    w.str16(m.node);
   }
 }
 
@@ -453,11 +466,18 @@ std::optional<ListReply> parse_list_reply(Bytes p, std::uint8_t version, ParseEr
       e.session = r.u64();
       e.transport = static_cast<TransportCode>(r.u8());
     }
+    if (version >= 4) {
+      e.node = r.str16();
+    }
     m.entries.push_back(std::move(e));
   }
   if (version >= 2) {
     m.seq = r.u64();
     m.instance = r.u64();
+  }
+  if (version >= 4) {
+    m.node = r.str16();
+    m.degraded = (r.u8() & 1U) != 0;
   }
   return finish(r, std::move(m), err, "LIST_REPLY");
 }
@@ -477,6 +497,9 @@ std::optional<Event> parse_event(Bytes p, std::uint8_t version, ParseError& err)
   if (version >= 3) {
     e.session = r.u64();
     e.transport = static_cast<TransportCode>(r.u8());
+  }
+  if (version >= 4) {
+    e.node = r.str16();
   }
   return finish(r, std::move(e), err, "EVENT");
 }

@@ -85,7 +85,7 @@ void Registry::push_event(EventKind kind, Reason reason, const Registration& reg
   const auto now = std::chrono::system_clock::now();
   const bool ended = kind == EventKind::offline || kind == EventKind::leave;
   const auto seen = ended ? last_seen_of(reg, now) : now;
-  log_.append(PresenceEvent{0, kind, reason, now, seen, reg.id, reg.remote, reg.session, 0, reg.transport});
+  log_.append(PresenceEvent{0, kind, reason, now, seen, reg.id, reg.remote, reg.session, 0, reg.transport, {}});
 }
 
 std::chrono::system_clock::time_point Registry::last_seen_of(const Registration& reg,
@@ -151,6 +151,25 @@ std::optional<OnlineClient> Registry::find(std::string_view id) const {
     return std::nullopt;
   }
   return view(it->second.first);
+}
+
+std::optional<OnlineClient> Registry::find_session(std::string_view id, std::uint64_t session) const {
+  const std::lock_guard lock(mu_);
+  auto it = online_.find(std::string(id));
+  if (it == online_.end()) {
+    return std::nullopt;
+  }
+  if (it->second.first.reg.session == session) {
+    return view(it->second.first);
+  }
+  if (it->second.more) {
+    for (const auto& m : *it->second.more) {
+      if (m.reg.session == session) {
+        return view(m);
+      }
+    }
+  }
+  return std::nullopt;
 }
 
 std::vector<SessionAddress> Registry::addresses_of(std::string_view id) const {

@@ -15,6 +15,7 @@
 
 #include "event_log.hpp"
 #include "lifeline/presence.hpp"
+#include "presence_view.hpp"
 
 namespace lifeline::detail {
 
@@ -45,7 +46,7 @@ struct SessionAddress {
   std::uint64_t session = 0;
 };
 
-class Registry {
+class Registry final : public PresenceView {
  public:
   /// `instance` names this server run in every event; the log keeps the
   /// newest `event_buffer` events for readers that resume.
@@ -74,6 +75,8 @@ class Registry {
   PresenceSnapshot stamped_snapshot() const;
   /// The id's first session, or nullopt if it is offline.
   std::optional<OnlineClient> find(std::string_view id) const;
+  /// One session of the id, or nullopt if it no longer holds the id.
+  std::optional<OnlineClient> find_session(std::string_view id, std::uint64_t session) const;
   /// Every session of the id (several only under `multi`), oldest first.
   std::vector<SessionAddress> addresses_of(std::string_view id) const;
   /// Sessions online (ids under `multi` may hold several; count() counts ids).
@@ -83,6 +86,9 @@ class Registry {
   /// lock, so seqs follow the order of the changes) and then wakes its readers.
   EventLog& log() { return log_; }
   const EventLog& log() const { return log_; }
+
+  PresenceSnapshot view_snapshot() const override { return stamped_snapshot(); }
+  EventLog& view_log() override { return log_; }
 
  private:
   struct Member {

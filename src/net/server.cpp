@@ -12,6 +12,9 @@
 #include <system_error>
 
 #include "address.hpp"
+#ifndef _WIN32
+#include "cluster/cluster.hpp"
+#endif
 #include "event_dispatcher.hpp"
 #include "lifeline/log.hpp"
 #include "server_context.hpp"
@@ -153,6 +156,15 @@ std::string ServerOptions::validate() const {
       return "auth secret: " + problem;
     }
   }
+#ifdef _WIN32
+  if (cluster.enabled()) {
+    return "cluster is not part of the Windows build";
+  }
+#else
+  if (auto err = cluster.validate(); !err.empty()) {
+    return err;
+  }
+#endif
   if (!tls.ticket_secrets.empty() && !tls.enabled()) {
     return "tls-ticket-key-file needs tls-cert and tls-key";
   }
@@ -179,7 +191,44 @@ struct Server::Impl {
   ServerOptions current;  // the reloadable settings as reload() left them (under mu)  // ctx.shards entries metrics()
                           // may read (never shrinks)
   std::atomic<bool> stop_requested{false};
+#ifndef _WIN32
+  std::unique_ptr<cluster::Cluster> cluster;  // with ServerOptions::cluster
+#endif
+  void start_cluster();
 };
+
+#ifdef _WIN32
+std::string ClusterOptions::validate() const { return enabled() ? "cluster is not part of the Windows build" : ""; }
+void Server::Impl::start_cluster() {}
+#else
+void Server::Impl::start_cluster() {
+  if (!ctx.options.cluster.enabled()) {
+    return;
+  }
+  cluster::ServerHooks hooks;
+  hooks.end_session = [this](std::uint64_t no, Reason reason, const std::string& text) {
+    const auto shard = detail::shard_of(no);
+    if (shard >= ctx.shards.size() || ctx.stopping.load()) {
+      return;
+    }
+    ctx.shards[shard]->with_session(no, [reason, text](detail::Session& s) {
+      if (reason == Reason::rejected) {
+        s.end_with_error(proto::ErrorCode::rejected, text, Reason::rejected);
+      } else {
+        s.end_with_bye(reason, text);
+      }
+    });
+  };
+  hooks.drop_all = [this](const std::string& text) {
+    for (auto& shard : ctx.shards) {
+      shard->post([s = shard.get(), text] { s->close_clients(Reason::shutdown, text); });
+    }
+  };
+  cluster = std::make_unique<cluster::Cluster>(ctx.options, ctx.registry, std::move(hooks));
+  ctx.view = &cluster->view();
+  cluster->start();
+}
+#endif
 
 Server::Server(ServerOptions options) {
   if (auto err = options.validate(); !err.empty()) {
@@ -238,6 +287,7 @@ void Server::start() {
                      ctx.options.websocket.path, security);
     }
   }
+  impl_->start_cluster();  // before any shard runs: sessions read ctx.view
   // Shard 0 accepts on every listening socket and hands connections out round-robin.
   ctx.shards[0]->listen_on(std::move(listeners), ws_first);
   for (auto& shard : ctx.shards) {
@@ -292,6 +342,11 @@ void Server::stop(Reason reason) {
     shard->join();  // skips the calling thread's own shard; the destructor reaps it
   }
   impl_->events.drain();  // handlers get every event; from a handler, the thread ends after it
+#ifndef _WIN32
+  if (impl_->cluster) {
+    impl_->cluster->stop();  // after the shards: it publishes their clients' ends, then leaves
+  }
+#endif
   logger()->info("server stopped");
 }
 
@@ -413,6 +468,15 @@ ReloadResult Server::reload(const ServerOptions& next) {
     cur.max_connections_per_address = next.max_connections_per_address;
   }
   return r;
+}
+
+ClusterStatus Server::cluster_status() const {
+#ifndef _WIN32
+  if (impl_->cluster) {
+    return impl_->cluster->status();
+  }
+#endif
+  return {};
 }
 
 ServerMetrics Server::metrics() const {

@@ -38,6 +38,9 @@ struct ServerContext {
   ws::UpgradeRules ws_rules;     // what a WebSocket upgrade request must be
   std::uint64_t ws_max_message;  // the most one WebSocket message may carry
   Registry registry;
+  /// What LIST and SUBSCRIBE read: the registry, or a cluster's view. Set
+  /// before the shards start, never after.
+  PresenceView* view = &registry;
   Server::DataHandler on_data;
   std::vector<std::unique_ptr<Shard>> shards;
   std::atomic<bool> stopping{false};

@@ -31,8 +31,8 @@ void Session::on_subscribe(proto::Bytes payload) {
   if (subscribed()) {
     return;  // subscribing twice is harmless
   }
-  auto& registry = shard().ctx().registry;
-  auto& log = registry.log();
+  auto& view = *shard().ctx().view;
+  auto& log = view.view_log();
   auto feed = std::make_unique<EventFeed>();
   feed->cursor = log.last_seq();  // live events from now on, unless asked otherwise
   bool need_snapshot = (sub->flags & proto::kSubscribeSnapshot) != 0;
@@ -45,7 +45,7 @@ void Session::on_subscribe(proto::Bytes payload) {
     }
   }
   if (need_snapshot) {
-    auto snapshot = registry.stamped_snapshot();
+    auto snapshot = view.view_snapshot();
     feed->cursor = snapshot.seq;
     send_list(sub->request_id, snapshot);
   }
@@ -66,7 +66,7 @@ void Session::pump_events(bool everything) {
     return;
   }
   feed_->pump_posted.store(false);
-  const auto& log = shard().ctx().registry.log();
+  const auto& log = shard().ctx().view->view_log();
   const auto limit = std::min(kSubscriberOutput, shard().ctx().options.max_outbound / 4);
   std::vector<PresenceEvent> batch;
   // Stops while output is queued: on_drained() calls again once the socket has taken it.
@@ -87,6 +87,9 @@ void Session::pump_events(bool everything) {
       if ((ev.kind == EventKind::join || ev.kind == EventKind::leave) && version_ < 3) {
         continue;  // per-session events are version 3's; older readers see the id's online and offline only
       }
+      if ((ev.kind == EventKind::moved || ev.kind == EventKind::resumed) && version_ < 4) {
+        continue;  // the id stayed online: a reader of ids has nothing to change
+      }
       send_event(ev);
       if (ended()) {
         return;
@@ -101,13 +104,15 @@ void Session::send_event(const PresenceEvent& ev) {
   proto::Event e;
   e.seq = ev.seq;
   e.kind = ev.kind;
-  e.reason = ev.reason;
+  // `node_lost` is version 4's; to older readers the session timed out.
+  e.reason = ev.reason == Reason::node_lost && version_ < 4 ? Reason::timeout : ev.reason;
   e.at_ms = std::chrono::duration_cast<std::chrono::milliseconds>(ev.at.time_since_epoch()).count();
   e.id = ev.id;
   e.remote = ev.remote;
   e.instance = ev.instance;
   e.session = ev.session;
   e.transport = ev.transport;
+  e.node = ev.node;
   std::string frame;
   proto::encode(e, version_, frame);
   send(frame);
@@ -116,7 +121,7 @@ void Session::send_event(const PresenceEvent& ev) {
 // Part of leaving the registry (session.cpp): once, on the session's end.
 void Session::unsubscribe_events() {
   if (subscribed()) {
-    shard().ctx().registry.log().unwatch(feed_->watch);
+    shard().ctx().view->view_log().unwatch(feed_->watch);
     feed_.reset();
   }
 }

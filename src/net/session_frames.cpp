@@ -88,9 +88,7 @@ bool Session::on_frame(const proto::Frame& f) {
       end(Reason::bye, bye->text.empty() ? "BYE" : "BYE: " + bye->text);
       return false;
     }
-    case FrameType::list:
-      send_list(proto::read_u32(f.payload), shard().ctx().registry.stamped_snapshot());
-      return !ended();
+    case FrameType::list: send_list(proto::read_u32(f.payload), shard().ctx().view->view_snapshot()); return !ended();
     case FrameType::subscribe: on_subscribe(f.payload); return !ended();
     case FrameType::hello:
       end_with_error(proto::ErrorCode::handshake_required, "second HELLO on an established session", Reason::protocol);
@@ -168,7 +166,7 @@ bool Session::on_hello(proto::Bytes payload) {
   w.timeout = hb_.timeout;
   w.session = number();
   w.id = id_;
-  w.instance = ctx.registry.log().instance();
+  w.instance = ctx.view->view_log().instance();
   std::string frame;
   proto::encode(w, frame);
   // The first RTT probe rides in the same write as WELCOME: one syscall, and a
@@ -231,6 +229,8 @@ void Session::send_list(std::uint32_t request_id, const PresenceSnapshot& snapsh
   reply.online = static_cast<std::uint32_t>(ids);
   reply.seq = snapshot.seq;
   reply.instance = snapshot.instance;
+  reply.node = shard().ctx().view->view_node();
+  reply.degraded = shard().ctx().view->view_degraded();
   std::size_t bytes = 0;
   std::string frame;
   const auto flush_chunk = [&](bool last) {
@@ -251,7 +251,8 @@ void Session::send_list(std::uint32_t request_id, const PresenceSnapshot& snapsh
                        static_cast<std::uint32_t>(c.heartbeat.timeout.count()),
                        c.labels,
                        c.session,
-                       c.transport};
+                       c.transport,
+                       c.node};
     const auto size = proto::encoded_size(e, version_);
     if (!reply.entries.empty() && (bytes + size > kListChunkBytes || reply.entries.size() == 65535)) {
       flush_chunk(false);

@@ -275,11 +275,11 @@ std::vector<Session*> Shard::live_sessions() const {
   return live;
 }
 
-void Shard::close_clients(Reason reason) {
+void Shard::close_clients(Reason reason, std::string_view text) {
   assert_in_loop_thread(*this);
   for (auto* s : live_sessions()) {
     if (s->holds_id()) {
-      s->end_with_bye(reason, "server is shutting down");
+      s->end_with_bye(reason, text);
     }
   }
 }

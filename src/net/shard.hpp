@@ -89,7 +89,7 @@ class Shard {
   void close_listeners();
   /// Server shutdown, first step: BYE `reason` to every session that holds an
   /// id (their offline events go into the log).
-  void close_clients(Reason reason);
+  void close_clients(Reason reason, std::string_view text = "server is shutting down");
   /// Server shutdown, once every shard has done close_clients(): sends each
   /// subscriber every event left in the log, then closes every session.
   void close_all(Reason reason);

@@ -9,9 +9,9 @@ VERSION = 1
 TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 HEX16 = re.compile(r"^[0-9a-f]{16}$")
 PEER = re.compile(r"^(\d{1,3}(\.\d{1,3}){3}|\[[0-9a-fA-F:.%a-z0-9]+\]):\d{1,5}$")
-KINDS = {"online", "offline", "takeover", "gap", "join", "leave"}
+KINDS = {"online", "offline", "takeover", "gap", "join", "leave", "moved", "resumed"}
 TRANSPORTS = {"tcp", "tls", "ws", "wss"}
-REASONS = {"bye", "closed", "reset", "timeout", "replaced", "kicked", "shutdown", "rejected", "protocol"}
+REASONS = {"bye", "closed", "reset", "timeout", "replaced", "kicked", "shutdown", "rejected", "protocol", "node_lost"}
 STATES = {"disconnected", "connecting", "online", "reconnecting", "stopped"}
 
 
@@ -36,6 +36,7 @@ CLIENT = {  # one entry of a list (ls, watch --snapshot)
     "since": (True, _time), "last_seen": (True, _time), "rtt_us": (False, lambda v: _uint(v) and v > 0),
     "interval_ms": (True, _uint), "timeout_ms": (True, _uint), "labels": (True, _labels),
     "transport": (True, lambda v: v in TRANSPORTS), "session": (False, lambda v: isinstance(v, int) and v > 0),
+    "node": (False, _str),  # a cluster's entry (docs/cluster.md)
     # the admin API's list (docs/api.md) says more of each client
     "online": (False, lambda v: v is True),
 }
@@ -47,12 +48,14 @@ OFFLINE_CLIENT = {  # a known client that is not online (admin API, ?state=all)
 SCHEMAS = {
     "list": {"v": (True, None), "online": (True, _uint), "seq": (True, _uint),
              "instance": (True, lambda v: isinstance(v, str) and HEX16.match(v) is not None),
-             "clients": (True, lambda v: isinstance(v, list)), "next": (False, _str)},
+             "clients": (True, lambda v: isinstance(v, list)), "next": (False, _str),
+             "cluster": (False, lambda v: isinstance(v, dict) and _str(v.get("node"))
+                         and isinstance(v.get("degraded"), bool) and len(v) == 2)},
     "event": {"v": (True, None), "seq": (True, _uint), "kind": (True, lambda v: v in KINDS), "at": (True, _time),
               "instance": (True, lambda v: isinstance(v, str) and HEX16.match(v) is not None),
               "id": (False, _str), "peer": (False, _str), "reason": (False, lambda v: v in REASONS),
               "session": (False, lambda v: isinstance(v, int) and v > 0), "transport": (False, lambda v: v in TRANSPORTS),
-              "last_seen": (False, _time)},
+              "last_seen": (False, _time), "node": (False, _str)},
     "agent": {"v": (True, None), "at": (True, _time), "id": (True, lambda v: isinstance(v, str)),
               "state": (True, lambda v: v in STATES), "from": (True, lambda v: v in STATES),
               "server": (False, _str), "reason": (False, _str), "interval_ms": (False, _uint),

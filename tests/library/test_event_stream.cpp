@@ -334,17 +334,17 @@ TEST(EventStream, ResumeAfterASeqOrGetAGap) {
 }
 
 // A server of protocol version 1 only (lifeline before version 2) refuses the
-// client's version 3 HELLO, then its version 2 one; the third speaks version 1.
+// client's version 4, 3 and 2 HELLOs; the fourth speaks version 1.
 TEST(EventStream, AClientFallsBackToVersion1ForAnOlderServer) {
   RawServer old(RawServer::Mode::version1_only, 0, RawWelcome{50ms, 1000ms});
   ClientOptions opts = fast_client_options(old.port(), "modern");
   Client client(opts);
   ClientProbe probe;
   ASSERT_TRUE(probe.start_online(client, 5000ms)) << client.last_error();
-  EXPECT_EQ(old.hellos(), 3) << "refused version 3 and 2 HELLOs, then one in version 1";
+  EXPECT_EQ(old.hellos(), 4) << "refused version 4, 3 and 2 HELLOs, then one in version 1";
   const auto online = probe.states.wait_for([](const StateChange& c) { return c.to == ClientState::online; });
   ASSERT_TRUE(online);
-  EXPECT_EQ(online->attempts, 3U);
+  EXPECT_EQ(online->attempts, 4U);
 }
 
 }  // namespace

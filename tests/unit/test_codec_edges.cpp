@@ -291,7 +291,7 @@ TEST(ParseHello, RejectsUnknownFlagsAndVersions) {
     h.flags = flags;
     EXPECT_EQ(hello_error(hello_payload(h)), ErrorCode::malformed) << int{flags};
   }
-  for (const std::uint8_t version : {0, 4, 255}) {
+  for (const std::uint8_t version : {0, 5, 255}) {
     Hello h;
     h.version = version;
     EXPECT_EQ(hello_error(hello_payload(h)), ErrorCode::unsupported_version) << int{version};
@@ -316,7 +316,8 @@ TEST(Codec, ListReplySizeMatchesEncodedSize) {
   ListReply m;
   m.request_id = 9;
   m.online = 2;
-  m.entries = {{"a", "127.0.0.1:1", 1, 2, 3, 4, 5, {{"room", "lab"}}}, {"bb", "[::1]:2", 6, 7, 8, 9, 10, {}}};
+  m.entries = {{"a", "127.0.0.1:1", 1, 2, 3, 4, 5, {{"room", "lab"}}, 0, TransportCode::tcp, ""},
+               {"bb", "[::1]:2", 6, 7, 8, 9, 10, {}, 0, TransportCode::tcp, ""}};
   std::string frame;
   encode(m, 1, frame);
   EXPECT_EQ(frame.size(), kHeaderSize + 11 + encoded_size(m.entries[0], 1) + encoded_size(m.entries[1], 1));
@@ -333,7 +334,7 @@ TEST(Codec, ListReplySizeMatchesEncodedSize) {
 // Version 3: each entry and event also carries its session number and transport.
 TEST(Version3, EntriesAndEventsCarrySessionAndTransport) {
   ListReply m;
-  m.entries = {{"a", "127.0.0.1:1", 1, 2, 3, 4, 5, {}, 0x0102030405060708ULL, TransportCode::wss}};
+  m.entries = {{"a", "127.0.0.1:1", 1, 2, 3, 4, 5, {}, 0x0102030405060708ULL, TransportCode::wss, ""}};
   m.seq = 7;
   m.instance = 8;
   std::string frame;
@@ -393,7 +394,7 @@ TEST(Version2, WelcomeCarriesTheInstanceOnlyFromVersion2) {
 }
 
 TEST(Version2, EventAndListReplyLayoutsDependOnTheVersion) {
-  Event e{9, EventKind::gap, Reason::none, 1, "", "", 42};
+  Event e{9, EventKind::gap, Reason::none, 1, "", "", 42, 0, TransportCode::tcp, ""};
   std::string v1;
   std::string v2;
   encode(e, 1, v1);
@@ -430,6 +431,40 @@ TEST(Version2, SubscribeIsEmptyOrComplete) {
   bad_flags[4] = 0x80;
   EXPECT_FALSE(parse_subscribe(Bytes(bad_flags), err));
   EXPECT_NE(err.message.find("flag"), std::string::npos) << err.message;
+}
+
+TEST(Version4, EntriesEventsAndListsNameTheirClusterNode) {
+  ListReply m;
+  m.entries = {{"a", "127.0.0.1:1", 1, 2, 3, 4, 5, {}, 7, TransportCode::tcp, "node-b"}};
+  m.seq = 3;
+  m.instance = 4;
+  m.node = "node-a";
+  m.degraded = true;
+  std::string v3;
+  std::string v4;
+  encode(m, 3, v3);
+  encode(m, 4, v4);
+  EXPECT_EQ(v4.size(), v3.size() + (2 + 6) + (2 + 6) + 1);
+  ParseError err;
+  const ByteVec p4(v4.begin() + kHeaderSize, v4.end());
+  const auto parsed = parse_list_reply(Bytes(p4), 4, err);
+  ASSERT_TRUE(parsed) << err.message;
+  EXPECT_EQ(parsed->entries.at(0).node, "node-b");
+  EXPECT_EQ(parsed->node, "node-a");
+  EXPECT_TRUE(parsed->degraded);
+  EXPECT_FALSE(parse_list_reply(Bytes(p4), 3, err)) << "a version 3 reader must see the trailing bytes";
+
+  Event e{9, EventKind::moved, Reason::none, 1, "a", "127.0.0.1:2", 42, 8, TransportCode::tcp, "node-c"};
+  std::string ev;
+  encode(e, 4, ev);
+  const ByteVec pe(ev.begin() + kHeaderSize, ev.end());
+  const auto pev = parse_event(Bytes(pe), 4, err);
+  ASSERT_TRUE(pev) << err.message;
+  EXPECT_EQ(pev->node, "node-c");
+  EXPECT_EQ(to_string(EventKind::moved), "moved");
+  EXPECT_EQ(to_string(EventKind::resumed), "resumed");
+  EXPECT_EQ(to_string(Reason::node_lost), "node_lost");
+  EXPECT_EQ(reason_from_string("node_lost"), Reason::node_lost);
 }
 
 }  // namespace
