@@ -44,7 +44,8 @@ struct ClusterStatus {
   /// False while Redis is unreachable or the node is re-joining: the list and
   /// events then hold this node's own clients live and others' as last seen.
   bool synced = false;
-  std::size_t nodes = 0;      ///< member nodes, as of the last snapshot
+  std::size_t nodes = 0;      ///< member nodes (Redis is asked once a second)
+  std::size_t online = 0;     ///< ids online in the whole cluster, as this node sees it
   std::string epoch;          ///< the Redis dataset's id (changes if Redis restarts empty)
   std::string last_error;     ///< why it is not synced, when it is not
   std::uint64_t resyncs = 0;  ///< times this node wrote its sessions back

@@ -183,9 +183,18 @@ class Server {
 
   /// The cluster this server is a node of (ServerOptions::cluster); `enabled`
   /// is false on a server alone. online(), snapshot(), subscribe() and the
-  /// rest stay this server's own; LIST and SUBSCRIBE on the wire (lifeline ls,
-  /// watch) answer for the whole cluster.
+  /// rest stay this server's own (hooks and history read them); what the
+  /// server shows its readers (LIST, SUBSCRIBE, the admin API) is the view:
   ClusterStatus cluster_status() const;
+  /// The online list readers see: on a cluster node the whole cluster's, each
+  /// entry naming its node (ClusterStatus::synced says whether it is
+  /// current); on a server alone, snapshot().
+  PresenceSnapshot view_snapshot() const;
+  /// subscribe() to the events of view_snapshot()'s list: on a cluster node the
+  /// cluster's, numbered by this node's view; on a server alone, subscribe().
+  /// unsubscribe() ends either kind.
+  std::uint64_t subscribe_view(EventHandler handler);
+  std::uint64_t subscribe_view(EventHandler handler, std::uint64_t instance, std::uint64_t after_seq);
 
   /// Counters and histograms summed over the I/O threads (lifeline/metrics.hpp).
   /// Reads relaxed atomics the threads own: never waits for, or slows, one.

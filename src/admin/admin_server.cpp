@@ -176,7 +176,7 @@ void AdminServer::start() {
     im.acceptors.push_back(std::move(acceptor));
   }
   // The server's events feed the memory of offline clients, on this thread.
-  im.events_token = im.ctx.server.subscribe(
+  im.events_token = im.ctx.server.subscribe_view(
       [this](const PresenceEvent& e) { asio::post(*impl_->io, [this, e] { impl_->ctx.offline.apply(e); }); });
   for (auto& a : im.acceptors) {
     asio::co_spawn(*im.io, im.accept_loop(a), asio::detached);

@@ -31,13 +31,13 @@ void EventFeed::start(Server& server, const StreamStart& start) {
   auto handler = [self, &server](const PresenceEvent& e) { self->on_event(server, e); };
   if (start.resume) {
     snapshot_on_gap_ = start.snapshot;
-    token_ = server.subscribe(handler, start.resume->first, start.resume->second);
+    token_ = server.subscribe_view(handler, start.resume->first, start.resume->second);
   } else if (start.snapshot) {
-    const auto snap = server.snapshot();
+    const auto snap = server.view_snapshot();
     push(snapshot_message(snap));
-    token_ = server.subscribe(handler, snap.instance, snap.seq);
+    token_ = server.subscribe_view(handler, snap.instance, snap.seq);
   } else {
-    token_ = server.subscribe(handler);
+    token_ = server.subscribe_view(handler);
   }
 }
 
@@ -54,7 +54,7 @@ void EventFeed::on_event(Server& server, const PresenceEvent& e) {
     // only the events after it.
     snapshot_on_gap_ = false;
     push(sse_message(e));
-    const auto snap = server.snapshot();
+    const auto snap = server.view_snapshot();
     skip_through_ = snap.instance == e.instance ? snap.seq : 0;
     push(snapshot_message(snap));
     return;

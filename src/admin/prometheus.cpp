@@ -56,6 +56,22 @@ std::size_t open_fds() {
 
 }  // namespace
 
+void append_cluster_metrics(std::string& out, const ClusterStatus& c) {
+  if (!c.enabled) {
+    return;
+  }
+  scalar(out, "lifeline_cluster_synced", "gauge",
+         "1 while this node is in step with the cluster through Redis, 0 while degraded", c.synced ? 1 : 0);
+  scalar(out, "lifeline_cluster_nodes", "gauge", "member nodes, as of this node's last snapshot of Redis",
+         static_cast<double>(c.nodes));
+  scalar(out, "lifeline_cluster_online", "gauge", "ids online in the whole cluster, as this node sees it",
+         static_cast<double>(c.online));
+  scalar(out, "lifeline_cluster_resyncs_total", "counter", "times this node wrote its sessions to Redis",
+         static_cast<double>(c.resyncs));
+  scalar(out, "lifeline_cluster_fenced_total", "counter", "times this node lost its lease and dropped its sessions",
+         static_cast<double>(c.fenced));
+}
+
 }  // namespace lifeline::admin
 
 namespace lifeline {

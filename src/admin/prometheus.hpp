@@ -4,6 +4,7 @@
 
 #include <string>
 
+#include "lifeline/cluster.hpp"
 #include "lifeline/metrics.hpp"
 
 namespace lifeline::admin {
@@ -18,5 +19,7 @@ struct AdminGauges {
 void append_metrics(std::string& out, const ServerMetrics& m, const AdminGauges& a);
 /// process_open_fds, process_resident_memory_bytes, process_max_fds (from /proc).
 void append_process_metrics(std::string& out);
+/// lifeline_cluster_*: only on a cluster node (docs/cluster.md).
+void append_cluster_metrics(std::string& out, const ClusterStatus& c);
 
 }  // namespace lifeline::admin

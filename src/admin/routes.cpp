@@ -117,7 +117,7 @@ Reply list_clients(const Context& ctx, const Target& t) {
     return *r;
   }
   const auto& q = std::get<ListQuery>(parsed);
-  const auto snap = ctx.server.snapshot();
+  const auto snap = ctx.server.view_snapshot();
   std::vector<std::pair<std::string, boost::json::object>> rows;  // id, view
   const auto wanted = [&](const std::string& id) { return id.starts_with(q.prefix) && (!q.after || id > *q.after); };
   if (q.online) {
@@ -151,7 +151,18 @@ Reply list_clients(const Context& ctx, const Target& t) {
 }
 
 Reply get_client(const Context& ctx, const std::string& id) {
-  if (const auto c = ctx.server.find(id)) {
+  // On a cluster node the client may be on another node: look in the cluster's list.
+  std::optional<OnlineClient> c;
+  if (ctx.server.cluster_status().enabled) {
+    auto snap = ctx.server.view_snapshot();
+    const auto it = std::find_if(snap.clients.begin(), snap.clients.end(), [&](const auto& x) { return x.id == id; });
+    if (it != snap.clients.end()) {
+      c = std::move(*it);
+    }
+  } else {
+    c = ctx.server.find(id);
+  }
+  if (c) {
     boost::json::object o{{"v", 1}};
     for (auto& kv : client_json(*c)) {
       o.insert(kv);
@@ -208,6 +219,7 @@ Reply metrics(const Context& ctx) {
   append_metrics(r.body, ctx.server.metrics(),
                  AdminGauges{ctx.connections.load(), ctx.streams.load(), ctx.requests.load()});
   append_process_metrics(r.body);
+  append_cluster_metrics(r.body, ctx.server.cluster_status());
   for (const auto& fn : ctx.metrics) {
     fn(r.body);
   }
@@ -276,9 +288,22 @@ Reply static_routes(Context& ctx, const Request& req, const Target& t) {
   } else if (t.path == "/healthz") {
     r.body = R"({"v":1,"status":"ok"})";
   } else if (t.path == "/readyz") {
+    // A degraded cluster node is ready: it serves its clients (docs/cluster.md);
+    // the body says what it cannot do.
     const bool ready = ctx.server.running();
+    const auto cluster = ctx.server.cluster_status();
     r.status = ready ? http::status::ok : http::status::service_unavailable;
-    r.body = ready ? R"({"v":1,"status":"ready"})" : error_body("unavailable", "the presence server is not running");
+    if (!ready) {
+      r.body = error_body("unavailable", "the presence server is not running");
+    } else if (cluster.enabled) {
+      boost::json::object o{{"v", 1}, {"status", "ready"}, {"cluster", cluster.synced ? "synced" : "degraded"}};
+      if (!cluster.synced) {
+        o["cluster_error"] = cluster.last_error.empty() ? std::string("joining") : cluster.last_error;
+      }
+      r.body = boost::json::serialize(o);
+    } else {
+      r.body = R"({"v":1,"status":"ready"})";
+    }
   } else {
     r.body = std::string(kOpenApiJson);
   }

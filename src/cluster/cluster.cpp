@@ -122,8 +122,12 @@ void Cluster::stop() {
 }
 
 ClusterStatus Cluster::status() const {
-  const std::lock_guard lock(mu_);
-  return status_;
+  auto s = [&] {
+    const std::lock_guard lock(mu_);
+    return status_;
+  }();
+  s.online = view_.count();
+  return s;
 }
 
 void Cluster::set_error(const std::string& what) {

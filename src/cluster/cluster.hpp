@@ -72,7 +72,8 @@ class Cluster {
   void tell_ends();
   void reap_if_due();
   std::vector<std::string> base_args(const char* function) const;
-  void take_local_events();
+  /// Reads the registry's log into pending_, up to seq `until` (all by default).
+  void take_local_events(std::uint64_t until = UINT64_MAX);
   // reader.cpp
   void reader_loop();
   void reader_load(RedisConnection& conn, bool settle);
@@ -99,6 +100,7 @@ class Cluster {
   std::string epoch_;
   bool registered_ = false;
   bool need_resync_ = true;
+  bool reconnected_ = false;           // a connection was lost since start: reaping waits longer
   std::uint64_t cursor_ = 0;           // the registry's log, read up to here
   std::deque<PresenceEvent> pending_;  // read, not yet accepted by Redis
   std::vector<PresenceEvent> ended_;   // ends kept across a Redis restart, told after the write-back

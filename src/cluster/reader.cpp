@@ -119,7 +119,12 @@ void Cluster::replay_ends(RedisConnection& conn) {
 
 bool Cluster::reader_gap(RedisConnection& conn) {
   const std::string stream = opts_.key_prefix + ":events";
-  const auto replies = conn.pipeline({{"GET", opts_.key_prefix + ":epoch"}, {"XINFO", "STREAM", stream}});
+  const auto replies = conn.pipeline(
+      {{"GET", opts_.key_prefix + ":epoch"}, {"XINFO", "STREAM", stream}, {"HLEN", opts_.key_prefix + ":nodes"}});
+  {
+    const std::lock_guard lock(mu_);
+    status_.nodes = static_cast<std::size_t>(replies[2].integer);
+  }
   const auto& epoch = replies[0];
   if ((epoch.is_nil() ? std::string("-") : epoch.str) != reader_epoch_) {
     return true;

@@ -122,19 +122,25 @@ bool Cluster::writer_step() {
     set_error(e.what());
     wconn_.reset();
     registered_ = false;
+    reconnected_ = true;
     return false;
   }
 }
 
-void Cluster::take_local_events() {
+void Cluster::take_local_events(std::uint64_t until) {
   std::vector<PresenceEvent> batch;
-  for (;;) {
+  while (cursor_ < until) {
     batch.clear();
-    cursor_ = registry_.log().read_after(cursor_, 1024, batch);
+    const auto next = registry_.log().read_after(cursor_, 1024, batch);
     if (batch.empty()) {
       return;
     }
+    cursor_ = next;
     for (auto& ev : batch) {
+      if (ev.kind != EventKind::gap && ev.seq > until) {
+        cursor_ = ev.seq - 1;  // the rest is for later
+        break;
+      }
       if (ev.kind == EventKind::gap) {
         pending_.clear();
         need_resync_ = true;
@@ -238,7 +244,19 @@ void Cluster::publish() {
 }
 
 void Cluster::resync() {
-  const auto list = registry_.snapshot();
+  // Redis first gets every change up to now, then the list as of a seq S,
+  // then the changes up to S, in order; so the sessions it lists for this
+  // node but that are not in the list (sync_end) are exactly those whose end
+  // was lost (a gap), and every other end keeps its own reason.
+  take_local_events();
+  while (!pending_.empty() && registered_) {
+    publish();
+  }
+  if (!registered_) {
+    return;
+  }
+  const auto snap = registry_.stamped_snapshot();
+  const auto& list = snap.clients;
   const auto at = now_ms_text();
   for (std::size_t i = 0; i < list.size() || i == 0; i += kSyncChunk) {
     auto args = base_args("lifeline_sync_put");
@@ -255,6 +273,13 @@ void Cluster::resync() {
       hooks_.end_session(std::stoull(r.items[k].str), Reason::rejected,
                          "the id is online on another node and the duplicate policy refuses another session");
     }
+  }
+  take_local_events(snap.seq);
+  while (!pending_.empty() && registered_) {
+    publish();
+  }
+  if (!registered_) {
+    return;
   }
   auto args = base_args("lifeline_sync_end");
   args.insert(args.end(), {std::to_string(opts_.stream_length), at, std::to_string(opts_.offline_grace.count())});
@@ -339,9 +364,12 @@ void Cluster::handle_refusal(const std::string& why) {
 
 void Cluster::reap_if_due() {
   const auto now = std::chrono::steady_clock::now();
-  // A node reaps only after holding its connection for a whole lease: after
-  // an outage everyone had, each node first gets the chance to renew its own.
-  if (now - connected_at_ < opts_.lease_ttl || now < next_reap_) {
+  // A node reaps only after holding its connection for a whole lease; after a
+  // lost connection, also for the time another node needs to notice a dead
+  // connection (a call's deadline) and open a new one (another): after an
+  // outage everyone had, each node first gets the chance to renew its own lease.
+  const auto hold = opts_.lease_ttl + (reconnected_ ? 2 * kCallTimeout : std::chrono::milliseconds(0));
+  if (now - connected_at_ < hold || now < next_reap_) {
     return;
   }
   next_reap_ = now + std::min<std::chrono::milliseconds>(opts_.lease_ttl / 3, std::chrono::milliseconds(250));

@@ -22,6 +22,9 @@ boost::json::object client_json(const OnlineClient& c) {
   if (c.rtt.count() != 0) {
     o["rtt_us"] = c.rtt.count();  // absent until measured
   }
+  if (!c.node.empty()) {
+    o["node"] = c.node;  // a cluster's entry
+  }
   return o;
 }
 
@@ -44,6 +47,9 @@ boost::json::object event_json(const PresenceEvent& e) {
   if (e.kind == EventKind::offline || e.kind == EventKind::leave) {
     o["reason"] = std::string(proto::to_string(e.reason));
     o["last_seen"] = format_time(e.last_seen);
+  }
+  if (!e.node.empty()) {
+    o["node"] = e.node;  // a cluster's event
   }
   return o;
 }

@@ -194,6 +194,7 @@ struct Server::Impl {
 #ifndef _WIN32
   std::unique_ptr<cluster::Cluster> cluster;  // with ServerOptions::cluster
 #endif
+  std::unique_ptr<detail::EventDispatcher> view_events;  // subscribe_view() handlers, on a cluster node
   void start_cluster();
 };
 
@@ -226,6 +227,7 @@ void Server::Impl::start_cluster() {
   };
   cluster = std::make_unique<cluster::Cluster>(ctx.options, ctx.registry, std::move(hooks));
   ctx.view = &cluster->view();
+  view_events = std::make_unique<detail::EventDispatcher>(ctx.view->view_log());
   cluster->start();
 }
 #endif
@@ -347,6 +349,9 @@ void Server::stop(Reason reason) {
     impl_->cluster->stop();  // after the shards: it publishes their clients' ends, then leaves
   }
 #endif
+  if (impl_->view_events) {
+    impl_->view_events->drain();
+  }
   logger()->info("server stopped");
 }
 
@@ -376,7 +381,38 @@ std::uint64_t Server::subscribe(EventHandler handler, std::uint64_t instance, st
                            from.gap ? std::optional(log.gap_marker(from.cursor)) : std::nullopt);
 }
 
-void Server::unsubscribe(std::uint64_t token) { impl_->events.remove(token); }
+namespace {
+// subscribe_view() tokens of a cluster node carry this bit: they name a handler of the view's dispatcher.
+constexpr std::uint64_t kViewToken = std::uint64_t{1} << 63U;
+}  // namespace
+
+void Server::unsubscribe(std::uint64_t token) {
+  if ((token & kViewToken) != 0 && impl_->view_events) {
+    impl_->view_events->remove(token & ~kViewToken);
+  } else {
+    impl_->events.remove(token);
+  }
+}
+
+PresenceSnapshot Server::view_snapshot() const { return impl_->ctx.view->view_snapshot(); }
+
+std::uint64_t Server::subscribe_view(EventHandler handler) {
+  if (!impl_->view_events) {
+    return subscribe(std::move(handler));
+  }
+  return impl_->view_events->add(std::move(handler), impl_->ctx.view->view_log().last_seq(), std::nullopt) | kViewToken;
+}
+
+std::uint64_t Server::subscribe_view(EventHandler handler, std::uint64_t instance, std::uint64_t after_seq) {
+  if (!impl_->view_events) {
+    return subscribe(std::move(handler), instance, after_seq);
+  }
+  const auto& log = impl_->ctx.view->view_log();
+  const auto from = log.resume_point(instance, after_seq);
+  return impl_->view_events->add(std::move(handler), from.cursor,
+                                 from.gap ? std::optional(log.gap_marker(from.cursor)) : std::nullopt) |
+         kViewToken;
+}
 PresenceSnapshot Server::snapshot() const { return impl_->ctx.registry.stamped_snapshot(); }
 std::uint64_t Server::instance() const { return impl_->ctx.registry.log().instance(); }
 void Server::on_data(DataHandler handler) { impl_->ctx.on_data = std::move(handler); }

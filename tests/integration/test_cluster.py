@@ -7,6 +7,7 @@ offline grace period; Redis restarted empty.
     python3 tests/integration/test_cluster.py --lifeline PATH [-k NAME] [--keep]
 """
 import collections
+import json
 import os
 import signal
 import socket
@@ -16,6 +17,8 @@ import time
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import harness  # noqa: E402
+import netns  # noqa: E402
+from admin_http import parse_metrics, request, value  # noqa: E402
 from harness import check, holds, run, wait_until  # noqa: E402
 
 LEASE = "1s"
@@ -58,12 +61,13 @@ class Redis:
         return "redis://127.0.0.1:%d" % self.port
 
 
-def cluster(env, redis, extra=(), nodes=NODES):
-    """Three nodes (n1, n2, n3) of one cluster; returns them by name."""
+def cluster(env, redis, extra=(), nodes=NODES, admin=None, duplicates="takeover"):
+    """Three nodes (n1, n2, n3) of one cluster; returns them by name. admin: the first node's admin API."""
     out = collections.OrderedDict()
-    for name in nodes:
-        out[name] = env.server(name=name, extra=["--cluster", redis.url, "--node-id", name, "--cluster-lease", LEASE,
-                                                 "--duplicates", "takeover"] + list(extra))
+    for i, name in enumerate(nodes):
+        out[name] = env.server(name=name, admin=admin if i == 0 else None,
+                               extra=["--cluster", redis.url, "--node-id", name, "--cluster-lease", LEASE,
+                                      "--duplicates", duplicates] + list(extra))
     for s in out.values():
         s.wait_log(r"cluster: node \S+ joined", 10)
     return out
@@ -91,7 +95,7 @@ def wait_listing(env, nodes, want, timeout, what):
 
 def test_one_list_and_one_event_stream_from_every_node(env):
     redis = Redis(env)
-    nodes = cluster(env, redis)
+    nodes = cluster(env, redis, admin=[])
     n = list(nodes.values())
     watches = [env.watch(s, extra=["--snapshot"]) for s in n]
     agents = {}
@@ -134,6 +138,19 @@ def test_one_list_and_one_event_stream_from_every_node(env):
           "the event names n3")
     del want["c20"]
     wait_listing(env, n, want, 5, "after the goodbye")
+    # n1's admin API answers for the cluster too.
+    port = n[0].admin_port
+    body = request(port, "GET", "/v1/clients").json
+    check({c["id"]: c.get("node") for c in body["clients"]} == want, "admin list: %s", body)
+    one = request(port, "GET", "/v1/clients/c21")
+    check(one.status == 200 and one.json["node"] == "n3", "admin: another node's client: %s", one)
+    ready = request(port, "GET", "/readyz").json
+    check(ready == {"v": 1, "status": "ready", "cluster": "synced"}, "readyz: %s", ready)
+    def metrics():
+        m = parse_metrics(request(port, "GET", "/metrics").body)
+        return {k: value(m, k) for k in ("lifeline_cluster_online", "lifeline_cluster_synced", "lifeline_cluster_nodes")}
+    want_metrics = {"lifeline_cluster_online": 5, "lifeline_cluster_synced": 1, "lifeline_cluster_nodes": 3}
+    wait_until(lambda: metrics() == want_metrics, 3, "cluster metrics %s (now %s)" % (want_metrics, metrics()))
 
 
 def test_sigkill_a_node_its_clients_are_lost_once_and_come_back(env):
@@ -244,6 +261,40 @@ def test_takeover_across_nodes(env):
           "one takeover event and nothing else: %s" % [e["kind"] for e in w.snapshot()[m:]])
 
 
+def test_reject_and_multi_hold_across_nodes(env):
+    """--duplicates reject: a second session of an online id on another node is refused
+    (ERROR rejected), the first is untouched. --duplicates multi: sessions on every node
+    count against --max-sessions-per-id together."""
+    redis = Redis(env)
+    n = list(cluster(env, redis, duplicates="reject").values())
+    w = env.watch(n[2])
+    first = env.agent(n[0], "solo")
+    first.wait_state("online", 5)
+    w.wait_event("online", "solo", 5)
+    m = w.mark()
+    second = env.agent(n[1], "solo")
+    second.wait_for(lambda x: x.get("state") in ("stopped", "reconnecting") and "rejected" in x.get("reason", ""), 5,
+                    what="the second session refused as rejected")
+    holds(lambda: listing(env, n[2])[0] == {"solo": "n1"} and not first.states("reconnecting") and
+          [e["kind"] for e in w.snapshot()[m:]] == [], 0.5, "the first session and the list untouched, no event")
+
+    redis2 = Redis(env)  # a second cluster beside the first, on a Redis of its own
+    multi = list(cluster(env, redis2, duplicates="multi", extra=["--max-sessions-per-id", "2"],
+                         nodes=("m1", "m2", "m3")).values())
+    wm = env.watch(multi[2])
+    a1 = env.agent(multi[0], "tabs")
+    a1.wait_state("online", 5)
+    wm.wait_event("online", "tabs", 5)
+    a2 = env.agent(multi[1], "tabs")
+    a2.wait_state("online", 5)
+    wm.wait_event("join", "tabs", 5)
+    a3 = env.agent(multi[2], "tabs")
+    a3.wait_for(lambda x: "rejected" in x.get("reason", ""), 5, what="the third session refused")
+    lst = env.ls(multi[0])
+    check(sorted(c["node"] for c in lst["clients"]) == ["m1", "m2"] and lst["online"] == 1,
+          "one id, two sessions on two nodes: %s", lst)
+
+
 def test_offline_grace_turns_a_failover_into_moved(env):
     """With --offline-grace, the clients of a killed node that come back elsewhere within it
     are reported `moved` (no offline, no online); one that never comes back goes offline
@@ -311,6 +362,80 @@ def test_redis_restarted_empty_nodes_write_their_sessions_back(env):
         check(len(a.states("online")) == 1, "%s never reconnected", a.id)
 
 
+def test_redis_cut_off_by_iptables_then_resynchronised(env):
+    """Redis in a network namespace of its own, the nodes and clients in another; the
+    nodes' packets to Redis dropped (iptables) for longer than a lease: every node goes
+    degraded and keeps serving; a client leaves and another arrives meanwhile. Once the
+    path is back, no node reaps another (each gets the time to renew its lease), and every
+    watcher sees exactly those two changes, once each, and nothing for the others."""
+    pair = netns.NetnsPair("llcl")
+    try:
+        pair.setup()
+    except RuntimeError as e:
+        raise harness.Failure("network namespaces are needed here: %s" % e)
+    ns = ["ip", "netns", "exec", pair.client]
+    port = 6379
+    logf = open(env.path("redis.log"), "ab")
+    redis_proc = harness.spawn(["ip", "netns", "exec", pair.server, "redis-server", "--port", str(port), "--bind",
+                                pair.server_ip, "--save", "", "--appendonly", "no", "--protected-mode", "no"],
+                               stdout=logf, stderr=logf)
+    logf.close()
+    try:
+        url = "redis://%s:%d" % (pair.server_ip, port)
+        wait_until(lambda: env.run(ns + ["redis-cli", "-h", pair.server_ip, "-p", str(port), "PING"]).stdout.strip()
+                   == "PONG", 10, "redis-server in its namespace")
+        n = []
+        for name in NODES:
+            n.append(env.server(name=name, prefix=ns,
+                                extra=["--cluster", url, "--node-id", name, "--cluster-lease", LEASE]))
+        for s in n:
+            s.wait_log(r"cluster: node \S+ joined", 10)
+
+        def ls(node):
+            p = env.run(ns + [harness.LIFELINE, "ls", "--server", node.addr, "--json"])
+            check(p.returncode == 0, "ls: %s", p.stderr)
+            return json.loads(p.stdout)
+        stay = [env.agent(s.addr, "stay%d" % i, prefix=ns, interval="200ms", timeout="1s") for i, s in enumerate(n)]
+        leaver = env.agent(n[0].addr, "leaver", prefix=ns, interval="200ms", timeout="1s")
+        for a in stay + [leaver]:
+            a.wait_state("online", 5)
+        want = {"stay0": "n1", "stay1": "n2", "stay2": "n3", "leaver": "n1"}
+        wait_until(lambda: all({c["id"]: c["node"] for c in ls(s)["clients"]} == want for s in n), 5,
+                   "every node lists the four")
+        watches = [env.watch(s.addr, prefix=ns) for s in n]
+        marks = [w.mark() for w in watches]
+        rule = "-A OUTPUT -d %s/32 -p tcp --dport %d -j DROP" % (pair.server_ip, port)
+        pair.filter(pair.client, [rule])
+        cut_at = time.monotonic()
+        wait_until(lambda: all(ls(s)["cluster"]["degraded"] for s in n), 8, "every node degraded")
+        leaver.signal(signal.SIGTERM)
+        late = env.agent(n[1].addr, "late", prefix=ns, interval="200ms", timeout="1s")
+        late.wait_state("online", 5)
+        wait_until(lambda: time.monotonic() - cut_at > 2.5, 5, "the cut to outlast two leases")
+        check(n[0].proc.poll() is None and all(a.states("online") == a.states("online")[:1] for a in stay),
+              "nodes and clients carried on")
+        pair.filter(pair.client, [])
+        want = {"stay0": "n1", "stay1": "n2", "stay2": "n3", "late": "n2"}
+        wait_until(lambda: all(not ls(s)["cluster"]["degraded"] and {c["id"]: c["node"] for c in ls(s)["clients"]}
+                               == want for s in n), 15, "every node synced, listing the four")
+
+        def events(w, m):
+            return sorted((e["kind"], e["id"], e.get("reason", "")) for e in w.snapshot()[m:] if "kind" in e)
+        expected = sorted([("offline", "leaver", "bye"), ("online", "late", "")])
+        wait_until(lambda: all(events(w, m) == expected for w, m in zip(watches, marks)), 5,
+                   "each watcher to see the two changes (%s)" % [events(w, m) for w, m in zip(watches, marks)])
+        holds(lambda: all(events(w, m) == expected for w, m in zip(watches, marks)), 1.0,
+              "nothing else: %s" % [events(w, m) for w, m in zip(watches, marks)])
+        check(not any(s.log_lines(r"lost its lease") for s in n), "no node reaped or fenced")
+    finally:
+        for c in env.collectors:
+            c.close()
+        for s in env.servers:
+            s.kill()
+        harness.kill_proc(redis_proc)
+        pair.cleanup()
+
+
 def test_bad_cluster_configuration_is_refused_at_startup(env):
     redis = Redis(env)
     cases = [
@@ -347,6 +472,8 @@ if __name__ == "__main__":
          test_sigkill_a_node_its_clients_are_lost_once_and_come_back,
          test_sigstop_past_the_lease_no_stale_write_back,
          test_takeover_across_nodes,
+         test_reject_and_multi_hold_across_nodes,
          test_offline_grace_turns_a_failover_into_moved,
          test_redis_restarted_empty_nodes_write_their_sessions_back,
+         test_redis_cut_off_by_iptables_then_resynchronised,
          test_bad_cluster_configuration_is_refused_at_startup])

@@ -444,8 +444,9 @@ class Watch(Collector):
     def vocab_kind(item):
         return "list" if "clients" in item else "event"
 
-    def __init__(self, env, server, name="watch", extra=()):
-        super().__init__(env, [LIFELINE, "watch", "--server", address_of(server), "--json"] + list(extra), name)
+    def __init__(self, env, server, name="watch", extra=(), prefix=()):
+        super().__init__(env, list(prefix) + [LIFELINE, "watch", "--server", address_of(server), "--json"] +
+                         list(extra), name)
 
     def wait_connected(self, timeout=5.0, count=1):
         """Wait until watch's stderr says it is online (count-th time: after a server restart)."""
@@ -469,12 +470,14 @@ class Watch(Collector):
 class Server:
     """`lifeline serve` on 127.0.0.1. port=0: any free port (read from --port-file)."""
 
-    def __init__(self, env, port=0, args=FAST_SERVER, extra=(), name="server", host=HOST, admin=None, ws=None):
+    def __init__(self, env, port=0, args=FAST_SERVER, extra=(), name="server", host=HOST, admin=None, ws=None,
+                 prefix=()):
         """admin: None (no admin API), or a list of extra --admin-* arguments ([] for the defaults
         plus --insecure-admin unless a token file is given); the admin port is admin_port.
         ws: None (no WebSocket), or a list of extra --ws-* arguments; the port is ws_port (kept
         across restarts)."""
         self.env, self.name, self.host = env, name, host
+        self.prefix = list(prefix)  # e.g. ["ip", "netns", "exec", NS]: run it there
         self.ws = None if ws is None else list(ws)
         self.ws_port = None
         self.requested_port = port
@@ -504,7 +507,7 @@ class Server:
         while True:
             self.generation += 1
             pf = self.env.path("%s.port.%d" % (self.name, self.generation))
-            argv = [LIFELINE, "serve", "--listen", host_port(self.host, port), "--port-file", pf] + self.args
+            argv = self.prefix + [LIFELINE, "serve", "--listen", host_port(self.host, port), "--port-file", pf] + self.args
             apf = self.env.path("%s.admin-port.%d" % (self.name, self.generation))
             if self.ws is not None:
                 wpf = self.env.path("%s.ws-port.%d" % (self.name, self.generation))
@@ -735,8 +738,9 @@ class Env:
     def path(self, fname):
         return os.path.join(self.dir, fname)
 
-    def server(self, port=0, args=FAST_SERVER, extra=(), name=None, start=True, host=HOST, admin=None, ws=None):
-        s = Server(self, port=port, args=args, extra=extra, host=host, admin=admin, ws=ws,
+    def server(self, port=0, args=FAST_SERVER, extra=(), name=None, start=True, host=HOST, admin=None, ws=None,
+               prefix=()):
+        s = Server(self, port=port, args=args, extra=extra, host=host, admin=admin, ws=ws, prefix=prefix,
                    name=name or ("server" if not self.servers else "server%d" % len(self.servers)))
         self.servers.append(s)
         if start:
@@ -751,9 +755,9 @@ class Env:
         self.collectors.append(a)
         return a
 
-    def watch(self, server, name=None, connected_timeout=5.0, extra=()):
+    def watch(self, server, name=None, connected_timeout=5.0, extra=(), prefix=()):
         self._n += 1
-        w = Watch(self, server, name=name or "watch-%d" % self._n, extra=extra)
+        w = Watch(self, server, name=name or "watch-%d" % self._n, extra=extra, prefix=prefix)
         self.collectors.append(w)
         if connected_timeout:
             w.wait_connected(connected_timeout)
