@@ -5,6 +5,7 @@
 # HB_ALL=1: everything of issue 11 switched on as well: the admin API with an
 # event stream open, /metrics and the first page of /v1/clients fetched every
 # second, history in a temporary --data-dir, and an --on-online hook.
+# HB_CLUSTER=1: the server is a cluster node (--cluster, a redis-server of its own).
 source "$(dirname "$0")/common.sh"
 BIN=$1; N=${2:-2000}; IV=${3:-100}; WIN=${4:-8}
 ulimit -n 20000
@@ -13,6 +14,12 @@ extra=()
 if [ "${HB_ALL:-0}" = 1 ]; then
   extra=(--admin-listen 127.0.0.1:0 --insecure-admin --admin-port-file "$tmp/admin" --data-dir "$tmp/data"
          --on-online true)
+fi
+if [ "${HB_CLUSTER:-0}" = 1 ]; then
+  rport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  redis-server --port "$rport" --bind 127.0.0.1 --save '' --appendonly no --logfile "$tmp/redis.log" &
+  for _ in $(seq 50); do redis-cli -p "$rport" ping >/dev/null 2>&1 && break; sleep 0.1; done
+  extra+=(--cluster "redis://127.0.0.1:$rport" --node-id hb)
 fi
 start_server "$BIN" "$tmp/port" --threads 1 --interval "${IV}ms" --timeout "$((IV * 10))ms" --min-interval 50ms \
   "${extra[@]}"

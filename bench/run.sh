@@ -20,6 +20,8 @@ if command -v mosquitto >/dev/null; then
   echo "storm, lifeline:"; "$here/storm.sh" "$BIN" 19000 lifeline
   echo "storm, mosquitto:"; "$here/storm.sh" "$BIN" 19000 mqtt
   "$here/plots.sh" "$BIN" "${PLOTS_DIR:-$1/plots}"
+  echo "cluster, 5 nodes:"; "$here/cluster.sh" "$BIN" 95000 5 0 20s
+  echo "cluster, 5 nodes, one killed:"; "$here/cluster.sh" "$BIN" 75000 5 1 10s
 else
   echo "compare, tls, threads, storm, plots: skipped (mosquitto not installed; scripts/bootstrap bench installs it)"
 fi

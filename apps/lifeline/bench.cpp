@@ -236,6 +236,11 @@ void add_scenario_options(CLI::App& cmd, bench::Options& o) {
       ->capture_default_str();
   cmd.add_option("--threads", o.threads, "saturate: server thread counts to try")->capture_default_str();
   cmd.add_option("--step", o.step, "saturate: measurement time per rate step")->capture_default_str();
+  cmd.add_option("--node-pids", o.node_pids, "cluster: the nodes' pids, in the order of --server's addresses");
+  cmd.add_option("--redis", o.redis, "cluster: HOST:PORT of the cluster's Redis");
+  cmd.add_option("--redis-pid", o.redis_pid, "cluster: Redis's pid (its CPU)");
+  cmd.add_option("--probes", o.probes, "cluster: online events timed from one node to the next")->capture_default_str();
+  cmd.add_flag("--kill", o.kill, "cluster: then SIGKILL the last node and time its clients' return");
 }
 
 }  // namespace
@@ -251,6 +256,8 @@ void register_bench(CLI::App& app) {
       {"detect", "how soon silent connections are declared offline", bench::run_detect},
       {"storm", "kill and restart the server under N connections; time until all are back", bench::run_storm},
       {"saturate", "raise the heartbeat rate until the server falls behind", bench::run_saturate},
+      {"cluster", "N clients over the nodes of a cluster: count, propagation, Redis cost, a node killed",
+       bench::run_cluster},
   };
   for (const auto& s : kScenarios) {
     auto* cmd = app.add_subcommand(s.name, s.about);

@@ -34,7 +34,7 @@ struct WorkerArgs {
   unsigned base = 0;     // global number of this worker's first connection (picks the source address)
   unsigned count = 0;    // connections owned by this worker
   unsigned sources = 1;  // connection g binds to 127.0.0.(1 + g % sources)
-  std::string server;    // HOST:PORT
+  std::string server;    // HOST:PORT[,HOST:PORT...]: a connection moves to another after each failure
   std::string protocol = "lifeline";
   std::string transport = "tcp";  // lifeline only: tcp, or ws (RFC 6455 binary messages, masked)
   unsigned interval_ms = 1000;
@@ -196,6 +196,14 @@ struct Options {
   // saturate
   std::vector<unsigned> threads{1, 2};
   std::string step = "5s";
+  // cluster
+  std::string node_pids;  // the nodes' processes, in the order of --server's addresses
+  std::string redis;      // HOST:PORT of the cluster's Redis
+  int redis_pid = 0;
+  unsigned probes = 200;  // online events timed from one node to another
+  bool kill = false;      // kill the last node under load
+  /// Per worker, its --server (empty: every worker gets --server): set by scenarios.
+  std::vector<std::string> worker_servers;
 };
 
 /// The parent's view of its worker processes.
@@ -264,6 +272,7 @@ void run_capacity(const Options& o);
 void run_detect(const Options& o);
 void run_storm(const Options& o);
 void run_saturate(const Options& o);
+void run_cluster(const Options& o);
 /// Runs `sh -c "exec CMD"` in the background; returns the pid (the server's own, thanks to exec).
 int start_server(const std::string& cmd);
 /// `server` (HOST:PORT, [V6]:PORT, or a name) as its first resolved address; throws UsageError naming it.

@@ -50,19 +50,20 @@ Fleet::Fleet(const Options& o, bool reconnect) : total_(o.connections) {
   unsigned base = 0;
   for (unsigned i = 0; i < w; ++i) {
     const unsigned count = o.connections / w + (i < o.connections % w ? 1 : 0);
-    std::vector<std::string> args{"lifeline-bench",
-                                  kWorkerCommand,
-                                  "--index=" + std::to_string(i),
-                                  "--base=" + std::to_string(base),
-                                  "--count=" + std::to_string(count),
-                                  "--sources=" + std::to_string(o.sources),
-                                  "--server=" + o.server,
-                                  "--protocol=" + o.protocol,
-                                  "--transport=" + o.transport,
-                                  "--interval-ms=" + std::to_string(interval_ms),
-                                  "--timeout-ms=" + std::to_string(timeout_ms),
-                                  "--connect-timeout-ms=" + std::to_string(connect_timeout_ms),
-                                  "--rate=" + std::to_string(o.ramp / w)};
+    std::vector<std::string> args{
+        "lifeline-bench",
+        kWorkerCommand,
+        "--index=" + std::to_string(i),
+        "--base=" + std::to_string(base),
+        "--count=" + std::to_string(count),
+        "--sources=" + std::to_string(o.sources),
+        "--server=" + (o.worker_servers.empty() ? o.server : o.worker_servers[i % o.worker_servers.size()]),
+        "--protocol=" + o.protocol,
+        "--transport=" + o.transport,
+        "--interval-ms=" + std::to_string(interval_ms),
+        "--timeout-ms=" + std::to_string(timeout_ms),
+        "--connect-timeout-ms=" + std::to_string(connect_timeout_ms),
+        "--rate=" + std::to_string(o.ramp / w)};
     if (reconnect) args.emplace_back("--reconnect");
     if (o.tls) {
       args.emplace_back("--tls");

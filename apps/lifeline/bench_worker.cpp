@@ -66,6 +66,7 @@ struct Conn {
   std::uint32_t index = 0;
   State state = State::idle;
   std::uint8_t attempts = 0;  // failed attempts since the last online (backoff window)
+  std::uint8_t ep = 0;        // which of the worker's servers it connects to
   bool silent = false;
   bool ping_pending = false;
   bool was_online = false;
@@ -82,7 +83,9 @@ class Worker {
         timer_(io_),
         in_(io_, ::dup(0)),
         rng_(std::random_device{}()) {
-    server_ = resolve_server(a.server);
+    for (const auto& s : split_list({a.server})) {
+      servers_.push_back(resolve_server(s));
+    }
     for (unsigned i = 0; i < a.count; ++i) {
       conns_.push_back(std::make_unique<Conn>(io_));
       conns_.back()->index = i;
@@ -131,7 +134,7 @@ class Worker {
       fail(c);
       return;
     }
-    c.sock.async_connect(server_, [this, &c, gen = c.gen](error_code e) {
+    c.sock.async_connect(servers_[c.ep], [this, &c, gen = c.gen](error_code e) {
       if (gen != c.gen) return;
       if (e) {
         fail(c);
@@ -271,6 +274,11 @@ class Worker {
   }
 
   void retry_later(Conn& c) {
+    // Several servers (a cluster): the next attempt goes to another one, at
+    // random, so a dead node's connections spread over the survivors.
+    if (servers_.size() > 1) {
+      c.ep = static_cast<std::uint8_t>((c.ep + 1 + rng_() % (servers_.size() - 1)) % servers_.size());
+    }
     // Full jitter: uniform in [0, min(cap 5 s, 500 ms * 2^attempts)].
     const std::int64_t window = std::min<std::int64_t>(5'000'000, 500'000LL << std::min<int>(c.attempts, 4));
     c.attempts = static_cast<std::uint8_t>(std::min(c.attempts + 1, 30));
@@ -610,7 +618,7 @@ class Worker {
   asio::steady_timer timer_;
   asio::posix::stream_descriptor in_;
   asio::streambuf cmd_buf_;
-  tcp::endpoint server_;
+  std::vector<tcp::endpoint> servers_;
   std::vector<std::unique_ptr<Conn>> conns_;
   std::mt19937_64 rng_;
   Stats stat_;
