@@ -246,6 +246,9 @@ LL_API int ll_server_new(ll_server** out);
  *   tcp_keepalive       bool
  *   auth_secret         one more token secret; auth_secrets_file a file of them
  *   tls_cert, tls_key, tls_client_ca
+ *   cluster             "redis://host:port": be a node of a cluster (Linux; docs/cluster.md), with
+ *   node_id             this node's name; cluster_password, cluster_lease, offline_grace,
+ *                       cluster_required as `lifeline serve`'s options
  *   queue_capacity      events the poll queue holds before it drops the oldest
  * LL_ERR_INVALID names the key or value at fault. */
 LL_API int ll_server_set(ll_server* server, const char* key, const char* value);

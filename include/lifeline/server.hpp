@@ -136,7 +136,8 @@ class Server {
   /// Resolves every listen address (a name binds each of its addresses),
   /// binds them and starts the I/O threads. Throws std::invalid_argument
   /// naming the address if a name does not resolve, std::system_error if an
-  /// address cannot be bound.
+  /// address cannot be bound, or if ClusterOptions::required and Redis cannot
+  /// be reached (else a cluster node starts alone and keeps trying).
   void start();
   /// Sends BYE(reason) to every client, and once every resulting offline
   /// event has reached every subscriber (SUBSCRIBE sessions and handlers),

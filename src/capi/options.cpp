@@ -214,6 +214,18 @@ void set_server_option(ServerOptions& o, std::size_t& queue_capacity, std::strin
     o.tls.key_file = s;
   } else if (k == "tls_client_ca") {
     o.tls.client_ca_file = s;
+  } else if (k == "cluster") {
+    o.cluster.redis = s;
+  } else if (k == "node_id") {
+    o.cluster.node_id = s;
+  } else if (k == "cluster_password") {
+    o.cluster.password = s;
+  } else if (k == "cluster_lease") {
+    o.cluster.lease_ttl = to_ms(k, v);
+  } else if (k == "offline_grace") {
+    o.cluster.offline_grace = to_ms(k, v);
+  } else if (k == "cluster_required") {
+    o.cluster.required = to_bool(k, v);
   } else if (k == "queue_capacity") {
     queue_capacity = to_capacity(k, v);
   } else {

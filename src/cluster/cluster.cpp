@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <random>
+#include <system_error>
 
 #include "lifeline/log.hpp"
 
@@ -94,7 +95,8 @@ void Cluster::start() {
     const auto why = status().last_error;
     if (opts_.required) {
       registry_.log().unwatch(watch_token_);
-      throw std::runtime_error("cluster: " + why + " (--cluster-required)");
+      throw std::system_error(std::make_error_code(std::errc::host_unreachable),
+                              "cluster: " + why + " (cluster required)");
     }
     logger()->warn("cluster: {}; serving this node's clients alone and retrying with backoff", why);
   }

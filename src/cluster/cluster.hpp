@@ -49,7 +49,7 @@ class Cluster {
   Cluster(const Cluster&) = delete;
   Cluster& operator=(const Cluster&) = delete;
 
-  /// Joins the cluster once (throws std::runtime_error naming Redis and why,
+  /// Joins the cluster once (throws std::system_error naming Redis and why,
   /// if `required` and that fails), then starts both threads, which retry
   /// with backoff for as long as Redis is unreachable.
   void start();

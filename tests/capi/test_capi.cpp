@@ -203,6 +203,12 @@ TEST(CApi, BadArgumentsGetAStatusAndAMessage) {
   ll_server* s = nullptr;
   ASSERT_EQ(ll_server_new(&s), LL_OK);
   expect(ll_server_set(s, "duplicates", "sometimes"), LL_ERR_INVALID, "takeover, reject or multi");
+  expect(ll_server_set(s, "cluster_lease", "soon"), LL_ERR_INVALID, "cluster_lease");
+  ASSERT_EQ(ll_server_set(s, "cluster", "http://127.0.0.1:1"), LL_OK);  // checked at start
+  expect(ll_server_start(s), LL_ERR_INVALID, "must start with redis://");
+  ASSERT_EQ(ll_server_set(s, "cluster", "redis://127.0.0.1:1"), LL_OK);
+  expect(ll_server_start(s), LL_ERR_INVALID, "node-id");
+  ASSERT_EQ(ll_server_set(s, "cluster", ""), LL_OK);
   expect(ll_server_set(s, "threads", "-1"), LL_ERR_INVALID, "whole number");
   expect(ll_server_set(s, "auth_secret", "short"), LL_ERR_INVALID, "auth_secret");
   expect(ll_server_set(s, "auth_secrets_file", "/nonexistent/secrets"), LL_ERR_INVALID, "/nonexistent/secrets");

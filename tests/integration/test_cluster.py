@@ -325,6 +325,30 @@ def test_offline_grace_turns_a_failover_into_moved(env):
     gone_ev = [e for e in ev if e.get("id") == "gone"]
     check(len(gone_ev) == 1, "gone: one event: %s", gone_ev)
 
+    # Back on the same node within the grace period: `resumed`.
+    again = env.agent(n[2], "again", interval="300ms", timeout="3s")
+    w.wait_event("online", "again", 5)
+    m = w.mark()
+    again.kill()  # no goodbye: the node sees the connection close
+    again2 = env.agent(n[2], "again", interval="300ms", timeout="3s")
+    w.wait_event("resumed", "again", 5, start=m)
+    check(again2.wait_state("online", 5)["server"] == n[2].addr, "back on n3")
+
+    # SIGKILL a node: its clients come back elsewhere at once; no offline/online pair either.
+    m = w.mark()
+    killed = [env.agent(endpoints(n[2], n[1:]), "k%d" % i, interval="300ms", timeout="3s") for i in range(3)]
+    for a in killed:
+        w.wait_event("online", a.id, 5, start=m)
+    m = w.mark()
+    marks = [a.mark() for a in killed]
+    n[2].kill()
+    for a, am in zip(killed, marks):
+        a.wait_state("online", 8, start=am)
+    wait_until(lambda: all(listing(env, n[1])[0].get(a.id) == "n2" for a in killed), 8, "all on n2")
+    holds(lambda: all([e["kind"] for e in w.snapshot()[m:] if e.get("id") == a.id] in (["takeover"], ["moved"])
+                      for a in killed), 1.0, "one takeover or moved each: %s" % [
+                          (e.get("kind"), e.get("id")) for e in w.snapshot()[m:]])
+
 
 def test_redis_restarted_empty_nodes_write_their_sessions_back(env):
     """Redis killed: every node keeps serving and says the view is degraded. Restarted
