@@ -59,6 +59,18 @@ RedisAddress address_of(const ClusterOptions& o) {
   return a;
 }
 
+// The error of a node that may not start without Redis (ClusterOptions::required).
+const std::error_category& required_category() {
+  struct Category : std::error_category {
+    const char* name() const noexcept override { return "lifeline.cluster"; }
+    std::string message(int /*code*/) const override {
+      return "the cluster is required (--cluster-required), so the server does not start without Redis";
+    }
+  };
+  static const Category category;
+  return category;
+}
+
 std::uint64_t random_u64() {
   std::random_device rd;
   std::uint64_t v = 0;
@@ -95,8 +107,7 @@ void Cluster::start() {
     const auto why = status().last_error;
     if (opts_.required) {
       registry_.log().unwatch(watch_token_);
-      throw std::system_error(std::make_error_code(std::errc::host_unreachable),
-                              "cluster: " + why + " (cluster required)");
+      throw std::system_error(1, required_category(), "cluster: " + why);
     }
     logger()->warn("cluster: {}; serving this node's clients alone and retrying with backoff", why);
   }
