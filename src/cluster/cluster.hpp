@@ -67,6 +67,9 @@ class Cluster {
   void ensure_registered();
   void publish();  // the oldest pending changes, one round trip
   void resync();
+  /// Whether Redis accepted a function call: an error reply throws
+  /// RedisError (the connection is made anew), a refusal goes to handle_refusal().
+  bool accepted(const Reply& r);
   void handle_refusal(const std::string& why);
   void keep_ends();  // Redis lost its data: of the pending changes, only the ends are still news
   void tell_ends();

@@ -97,10 +97,8 @@ bool Cluster::writer_step() {
     if (now >= next_renew_) {
       auto args = base_args("lifeline_renew");
       args.push_back(std::to_string(opts_.lease_ttl.count()));
-      const auto r = wconn_->call(args);
       next_renew_ = now + opts_.lease_ttl / 3;
-      if (r.items.empty() || r.items[0].str != "ok") {
-        handle_refusal(r.items.empty() ? "fenced" : r.items[0].str);
+      if (!accepted(wconn_->call(args))) {
         return true;
       }
     }
@@ -121,6 +119,12 @@ bool Cluster::writer_step() {
   } catch (const RedisError& e) {
     set_error(e.what());
     wconn_.reset();
+    if (registered_) {
+      // What Redis did not take is news the view must hear from here (it drops replays later).
+      for (const auto& ev : pending_) {
+        view_.apply_local(ev, is_session_start(ev.kind) ? registry_.find_session(ev.id, ev.session) : std::nullopt);
+      }
+    }
     registered_ = false;
     reconnected_ = true;
     return false;
@@ -227,16 +231,11 @@ void Cluster::publish() {
   const auto replies = calls.empty() ? std::vector<Reply>{} : wconn_->pipeline(calls);
   for (std::size_t i = 0; i < replies.size(); ++i) {
     const auto& r = replies[i];
-    if (r.kind == Reply::Kind::status) {
-      throw RedisError("Redis refused " + calls[i][1] + ": " + r.str);  // e.g. the functions are gone
-    }
-    const auto& what = r.items.empty() ? std::string("fenced") : r.items[0].str;
-    if (what == "rejected") {
+    if (r.kind == Reply::Kind::array && r.items.size() > 1 && r.items[0].str == "rejected") {
       hooks_.end_session(about[i]->session, Reason::rejected,
-                         "id " + about[i]->id + " is online on node " + r.items.at(1).str +
+                         "id " + about[i]->id + " is online on node " + r.items[1].str +
                              " and the duplicate policy refuses another session");
-    } else if (what != "ok") {
-      handle_refusal(what);
+    } else if (!accepted(r)) {
       return;
     }
   }
@@ -265,8 +264,7 @@ void Cluster::resync() {
       args.insert(args.end(), {list[j].id, std::to_string(list[j].session), entry_json(list[j], opts_.node_id)});
     }
     const auto r = wconn_->call(args);
-    if (r.items.empty() || r.items[0].str != "ok") {
-      handle_refusal(r.items.empty() ? "fenced" : r.items[0].str);
+    if (!accepted(r)) {
       return;
     }
     for (std::size_t k = 1; k < r.items.size(); ++k) {
@@ -284,8 +282,7 @@ void Cluster::resync() {
   auto args = base_args("lifeline_sync_end");
   args.insert(args.end(), {std::to_string(opts_.stream_length), at, std::to_string(opts_.offline_grace.count())});
   const auto r = wconn_->call(args);
-  if (r.items.empty() || r.items[0].str != "ok") {
-    handle_refusal(r.items.empty() ? "fenced" : r.items[0].str);
+  if (!accepted(r)) {
     return;
   }
   need_resync_ = false;
@@ -295,6 +292,18 @@ void Cluster::resync() {
     logger()->info("cluster: node {} wrote its {} sessions to Redis ({} had ended meanwhile)", opts_.node_id,
                    list.size(), r.items.size() > 1 ? r.items[1].str : "0");
   }
+}
+
+bool Cluster::accepted(const Reply& r) {
+  if (r.kind == Reply::Kind::status) {
+    // An error reply, say the library gone with a Redis restarted empty: a new connection loads it again.
+    throw RedisError("Redis refused a lifeline function: " + r.str);
+  }
+  if (!r.items.empty() && r.items[0].str == "ok") {
+    return true;
+  }
+  handle_refusal(r.items.empty() ? "fenced" : r.items[0].str);
+  return false;
 }
 
 void Cluster::keep_ends() {
@@ -321,11 +330,7 @@ void Cluster::tell_ends() {
       calls.push_back(std::move(args));
     }
     for (const auto& r : wconn_->pipeline(calls)) {
-      if (r.kind == Reply::Kind::status) {
-        throw RedisError("Redis refused lifeline_ended: " + r.str);
-      }
-      if (r.items.empty() || r.items[0].str != "ok") {
-        handle_refusal(r.items.empty() ? "fenced" : r.items[0].str);
+      if (!accepted(r)) {
         return;
       }
     }
@@ -377,8 +382,7 @@ void Cluster::reap_if_due() {
   args.insert(args.end(),
               {std::to_string(opts_.stream_length), std::to_string(opts_.offline_grace.count()), now_ms_text()});
   const auto r = wconn_->call(args);
-  if (r.items.empty() || r.items[0].str != "ok") {
-    handle_refusal(r.items.empty() ? "fenced" : r.items[0].str);
+  if (!accepted(r)) {
     return;
   }
   for (std::size_t i = 1; i + 1 < r.items.size(); i += 2) {

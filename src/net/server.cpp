@@ -374,11 +374,18 @@ std::uint64_t Server::subscribe(EventHandler handler) {
   return impl_->events.add(std::move(handler), impl_->ctx.registry.log().last_seq(), std::nullopt);
 }
 
-std::uint64_t Server::subscribe(EventHandler handler, std::uint64_t instance, std::uint64_t after_seq) {
-  const auto& log = impl_->ctx.registry.log();
+namespace {
+// A reader of `log` from just after `after_seq` of `instance`, or from a gap marker.
+std::uint64_t add_resuming(detail::EventDispatcher& events, const detail::EventLog& log, Server::EventHandler handler,
+                           std::uint64_t instance, std::uint64_t after_seq) {
   const auto from = log.resume_point(instance, after_seq);
-  return impl_->events.add(std::move(handler), from.cursor,
-                           from.gap ? std::optional(log.gap_marker(from.cursor)) : std::nullopt);
+  return events.add(std::move(handler), from.cursor,
+                    from.gap ? std::optional(log.gap_marker(from.cursor)) : std::nullopt);
+}
+}  // namespace
+
+std::uint64_t Server::subscribe(EventHandler handler, std::uint64_t instance, std::uint64_t after_seq) {
+  return add_resuming(impl_->events, impl_->ctx.registry.log(), std::move(handler), instance, after_seq);
 }
 
 namespace {
@@ -407,10 +414,7 @@ std::uint64_t Server::subscribe_view(EventHandler handler, std::uint64_t instanc
   if (!impl_->view_events) {
     return subscribe(std::move(handler), instance, after_seq);
   }
-  const auto& log = impl_->ctx.view->view_log();
-  const auto from = log.resume_point(instance, after_seq);
-  return impl_->view_events->add(std::move(handler), from.cursor,
-                                 from.gap ? std::optional(log.gap_marker(from.cursor)) : std::nullopt) |
+  return add_resuming(*impl_->view_events, impl_->ctx.view->view_log(), std::move(handler), instance, after_seq) |
          kViewToken;
 }
 PresenceSnapshot Server::snapshot() const { return impl_->ctx.registry.stamped_snapshot(); }
