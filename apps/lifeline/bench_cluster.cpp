@@ -58,6 +58,8 @@ std::int64_t redis_info(const std::string& redis, const std::string& key) {
   return v;
 }
 
+double seconds(std::int64_t us) { return static_cast<double>(us) / 1e6; }
+
 double cpu_s(int pid) {
   const auto s = read_proc(pid);
   return s.user_s + s.sys_s;
@@ -104,7 +106,7 @@ Histogram propagation(const std::vector<std::string>& nodes, unsigned probes, Fl
     const auto key = co.id + "@" + std::to_string((i + 1) % nodes.size());
     fleet.pump_until(now_us() + 2'000'000, [&] {
       const std::lock_guard lock(mu);
-      return seen_us.count(key) > 0;
+      return seen_us.contains(key);
     });
     probe.stop();
     const std::lock_guard lock(mu);
@@ -125,13 +127,14 @@ void run_cluster(const Options& o) {
     throw UsageError("cluster needs --server with every node's address and --node-pids with their pids, in order");
   }
   std::vector<int> pids;
+  pids.reserve(pid_texts.size());
   for (const auto& p : pid_texts) pids.push_back(std::stoi(p));
   Options fo = o;
   // Two workers per node (at most 18,000 connections each); each lists every node, its own first.
   fo.workers = static_cast<unsigned>(nodes.size()) * 2;
   for (std::size_t i = 0; i < nodes.size(); ++i) {
     std::string list;
-    for (std::size_t j = 0; j < nodes.size(); ++j) list += (j ? "," : "") + nodes[(i + j) % nodes.size()];
+    for (std::size_t j = 0; j < nodes.size(); ++j) list += (j != 0 ? "," : "") + nodes[(i + j) % nodes.size()];
     fo.worker_servers.push_back(list);
   }
   Fleet fleet(fo, true);
@@ -146,7 +149,7 @@ void run_cluster(const Options& o) {
   Report r;
   r.title = "cluster: " + std::to_string(n) + " clients on " + std::to_string(nodes.size()) + " nodes";
   r.add("connections", "clients", static_cast<double>(n), 0);
-  r.add("count_exact_after_ramp_s", "cluster count exact, after the ramp started", (t_exact - t0) / 1e6, 1, "s");
+  r.add("count_exact_after_ramp_s", "cluster count exact, after the ramp started", seconds(t_exact - t0), 1, "s");
 
   // Steady state: what Redis and the nodes spend.
   const auto window_us = std::int64_t{ms_arg("--window", o.window)} * 1000;
@@ -158,9 +161,10 @@ void run_cluster(const Options& o) {
   double nodes_cpu = -nodes0;
   for (int p : pids) nodes_cpu += cpu_s(p);
   const auto used = redis_info(o.redis, "used_memory");
-  r.add("redis_cpu_percent", "Redis CPU, steady state", 100.0 * redis_cpu / (window_us / 1e6), 2, "%");
-  r.add("nodes_cpu_percent", "all nodes' CPU, steady state", 100.0 * nodes_cpu / (window_us / 1e6), 1, "%");
-  r.add("redis_memory_bytes_per_client", "Redis memory per client", static_cast<double>(used) / n, 0, "B");
+  r.add("redis_cpu_percent", "Redis CPU, steady state", 100.0 * redis_cpu / seconds(window_us), 2, "%");
+  r.add("nodes_cpu_percent", "all nodes' CPU, steady state", 100.0 * nodes_cpu / seconds(window_us), 1, "%");
+  r.add("redis_memory_bytes_per_client", "Redis memory per client", static_cast<double>(used) / static_cast<double>(n),
+        0, "B");
   r.add("redis_memory_bytes", "Redis memory", static_cast<double>(used), 0, "B");
 
   const auto h = propagation(nodes, o.probes, fleet);
@@ -183,8 +187,8 @@ void run_cluster(const Options& o) {
       }
       return t_count > 0;
     });
-    r.add("kill_clients_back_s", "killed node: its clients all online elsewhere", (t_clients - t_kill) / 1e6, 2, "s");
-    r.add("kill_count_exact_s", "killed node: cluster count exact again", (t_count - t_kill) / 1e6, 2, "s");
+    r.add("kill_clients_back_s", "killed node: its clients all online elsewhere", seconds(t_clients - t_kill), 2, "s");
+    r.add("kill_count_exact_s", "killed node: cluster count exact again", seconds(t_count - t_kill), 2, "s");
   }
   fleet.stop();
   r.print(o.json);

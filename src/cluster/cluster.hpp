@@ -79,8 +79,8 @@ class Cluster {
   void take_local_events(std::uint64_t until = UINT64_MAX);
   // reader.cpp
   void reader_loop();
-  void reader_load(RedisConnection& conn, bool settle);
-  void reader_apply(const Reply& entries);
+  void reader_load(RedisConnection& conn, bool after_outage);
+  void reader_apply(const Reply& r);
   bool reader_gap(RedisConnection& conn);
   void replay_ends(RedisConnection& conn);
 

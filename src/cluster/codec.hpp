@@ -15,11 +15,11 @@ namespace lifeline::cluster {
 
 /// {"id","node","s" (text: 64 bits),"rem","t","since","iv","to","rtt","lab":[[k,v],...]}
 std::string entry_json(const OnlineClient& c, const std::string& node);
-/// Nullopt if `json` is not such an entry.
-std::optional<OnlineClient> parse_entry(const std::string& json);
+/// Nullopt if `raw` is not such an entry.
+std::optional<OnlineClient> parse_entry(const std::string& raw);
 /// The JSON array of one id's entries (the online hash's value), appended to
 /// `out`; returns how many were read.
-std::size_t parse_entry_list(const std::string& json, std::vector<OnlineClient>& out);
+std::size_t parse_entry_list(const std::string& raw, std::vector<OnlineClient>& out);
 /// A stream entry's field/value array; nullopt if it lacks what every event has.
 std::optional<StreamEvent> parse_stream_event(const Reply& fields);
 std::int64_t unix_ms(std::chrono::system_clock::time_point t);

@@ -197,7 +197,7 @@ void ClusterView::load_locked(const std::vector<OnlineClient>& list, std::option
   std::vector<OnlineClient> missing;
   for (const auto& [id, sessions] : online_) {
     for (const auto& c : sessions) {
-      if (in_redis.count(key_of(c.id, c.node, c.session)) == 0) {
+      if (!in_redis.contains(key_of(c.id, c.node, c.session))) {
         missing.push_back(c);
       }
     }
