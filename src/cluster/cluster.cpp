@@ -71,24 +71,17 @@ const std::error_category& required_category() {
   return category;
 }
 
-std::uint64_t random_u64() {
-  std::random_device rd;
-  std::uint64_t v = 0;
-  while (v == 0) {
-    v = (std::uint64_t{rd()} << 32U) | rd();
-  }
-  return v;
-}
 }  // namespace
 
-Cluster::Cluster(const ServerOptions& options, detail::Registry& registry, ServerHooks hooks)
+Cluster::Cluster(const ServerOptions& options, detail::Registry& registry, std::uint64_t view_instance,
+                 ServerHooks hooks)
     : opts_(options.cluster),
       policy_(policy_name(options.duplicates)),
       max_sessions_(options.duplicates == DuplicatePolicy::multi ? options.max_sessions_per_id : 1),
       addr_(address_of(options.cluster)),
       registry_(registry),
       hooks_(std::move(hooks)),
-      view_(options.cluster.node_id, registry, random_u64(), options.event_buffer) {
+      view_(options.cluster.node_id, registry, view_instance, options.event_buffer) {
   status_.enabled = true;
   status_.node_id = opts_.node_id;
 }

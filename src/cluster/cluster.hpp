@@ -44,7 +44,8 @@ struct ServerHooks {
 
 class Cluster {
  public:
-  Cluster(const ServerOptions& options, detail::Registry& registry, ServerHooks hooks);
+  /// `view_instance` numbers the view's event log (a server run's id, as the registry's is).
+  Cluster(const ServerOptions& options, detail::Registry& registry, std::uint64_t view_instance, ServerHooks hooks);
   ~Cluster();
   Cluster(const Cluster&) = delete;
   Cluster& operator=(const Cluster&) = delete;

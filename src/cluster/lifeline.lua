@@ -27,6 +27,18 @@ local function refused(P, node, inst, epoch)
   return nil
 end
 
+-- A writing function, callable only by a member node run (its first four
+-- arguments: P, node, inst, epoch); anyone else gets {'fenced'} or {'epoch'}.
+local function members_only(fn)
+  return function(keys, a)
+    local why = refused(a[1], a[2], a[3], a[4])
+    if why then
+      return {why}
+    end
+    return fn(keys, a)
+  end
+end
+
 local function emit(P, maxlen, fields)
   return redis.call('XADD', P .. ':events', 'MAXLEN', '~', maxlen, '*', unpack(fields))
 end
@@ -152,29 +164,17 @@ end
 
 -- renew(P, node, inst, epoch, ttl_ms)
 local function renew(_, a)
-  local why = refused(a[1], a[2], a[3], a[4])
-  if why then
-    return {why}
-  end
   redis.call('SET', a[1] .. ':lease:' .. a[2], a[3], 'PX', a[5])
   return {'ok'}
 end
 
 -- join(P, node, inst, epoch, maxlen, id, session, entry_json, policy, max, at_ms)
 local function join(_, a)
-  local why = refused(a[1], a[2], a[3], a[4])
-  if why then
-    return {why}
-  end
   return add_session(a[1], a[5], a[2], a[6], a[7], a[8], a[9], tonumber(a[10]), a[11])
 end
 
 -- leave(P, node, inst, epoch, maxlen, id, session, reason, at_ms, last_seen_ms, grace_ms)
 local function leave(_, a)
-  local why = refused(a[1], a[2], a[3], a[4])
-  if why then
-    return {why}
-  end
   local P, node = a[1], a[2]
   redis.call('HDEL', P .. ':held:' .. node, a[7])
   return {'ok', drop_session(P, a[5], tonumber(a[11]), a[6], node, a[7], a[8], a[9], a[10])}
@@ -183,10 +183,6 @@ end
 -- sync_put(P, node, inst, epoch, maxlen, policy, max, at_ms, then id, session, entry per session):
 -- writes sessions back after an outage; each already listed is left as it is.
 local function sync_put(_, a)
-  local why = refused(a[1], a[2], a[3], a[4])
-  if why then
-    return {why}
-  end
   local P, node, maxlen, policy, max, at = a[1], a[2], a[5], a[6], tonumber(a[7]), a[8]
   local rejected = {}
   for i = 9, #a, 3 do
@@ -202,10 +198,6 @@ end
 -- sync_end(P, node, inst, epoch, maxlen, at_ms, grace_ms): every session the
 -- cluster lists for this node but sync_put did not name ended meanwhile.
 local function sync_end(_, a)
-  local why = refused(a[1], a[2], a[3], a[4])
-  if why then
-    return {why}
-  end
   local P, node, maxlen, at, grace = a[1], a[2], a[5], a[6], tonumber(a[7])
   local held = redis.call('HGETALL', P .. ':held:' .. node)
   local ended = 0
@@ -225,10 +217,6 @@ end
 -- data (restarted empty). Nothing lists it here any more, but readers that
 -- still do hear how it ended (a reader that does not list it ignores it).
 local function ended(_, a)
-  local why = refused(a[1], a[2], a[3], a[4])
-  if why then
-    return {why}
-  end
   emit(a[1], a[5], {'k', 'offline', 'id', a[6], 'node', a[2], 's', a[7], 'rem', a[11], 't', a[12],
                     'r', a[8], 'at', a[9], 'ls', a[10]})
   return {'ok'}
@@ -238,10 +226,6 @@ end
 -- gone lose their sessions (`node_lost`), and grace periods that ran out
 -- become offline events. Returns {'ok', lost node, sessions, ...}.
 local function reap(_, a)
-  local why = refused(a[1], a[2], a[3], a[4])
-  if why then
-    return {why}
-  end
   local P, me, maxlen, grace, at = a[1], a[2], a[5], tonumber(a[6]), a[7]
   local out = {'ok'}
   local nodes = redis.call('HKEYS', P .. ':nodes')
@@ -290,12 +274,12 @@ local function snapshot(_, a)
 end
 
 redis.register_function('lifeline_register', register)
-redis.register_function('lifeline_renew', renew)
-redis.register_function('lifeline_join', join)
-redis.register_function('lifeline_leave', leave)
-redis.register_function('lifeline_sync_put', sync_put)
-redis.register_function('lifeline_sync_end', sync_end)
-redis.register_function('lifeline_reap', reap)
-redis.register_function('lifeline_ended', ended)
+redis.register_function('lifeline_renew', members_only(renew))
+redis.register_function('lifeline_join', members_only(join))
+redis.register_function('lifeline_leave', members_only(leave))
+redis.register_function('lifeline_sync_put', members_only(sync_put))
+redis.register_function('lifeline_sync_end', members_only(sync_end))
+redis.register_function('lifeline_reap', members_only(reap))
+redis.register_function('lifeline_ended', members_only(ended))
 redis.register_function('lifeline_leave_cluster', leave_cluster)
 redis.register_function{function_name = 'lifeline_snapshot', callback = snapshot, flags = {'no-writes'}}

@@ -225,7 +225,7 @@ void Server::Impl::start_cluster() {
       shard->post([s = shard.get(), text] { s->close_clients(Reason::shutdown, text); });
     }
   };
-  cluster = std::make_unique<cluster::Cluster>(ctx.options, ctx.registry, std::move(hooks));
+  cluster = std::make_unique<cluster::Cluster>(ctx.options, ctx.registry, new_instance_id(), std::move(hooks));
   ctx.view = &cluster->view();
   view_events = std::make_unique<detail::EventDispatcher>(ctx.view->view_log());
   cluster->start();
