@@ -78,6 +78,8 @@ class Cluster {
   std::vector<std::string> base_args(const char* function) const;
   /// Reads the registry's log into pending_, up to seq `until` (all by default).
   void take_local_events(std::uint64_t until = UINT64_MAX);
+  /// A change of this node that Redis has not taken, told to the view directly.
+  void tell_view(const PresenceEvent& ev);
   // reader.cpp
   void reader_loop();
   void reader_load(RedisConnection& conn, bool after_outage);

@@ -122,13 +122,17 @@ bool Cluster::writer_step() {
     if (registered_) {
       // What Redis did not take is news the view must hear from here (it drops replays later).
       for (const auto& ev : pending_) {
-        view_.apply_local(ev, is_session_start(ev.kind) ? registry_.find_session(ev.id, ev.session) : std::nullopt);
+        tell_view(ev);
       }
     }
     registered_ = false;
     reconnected_ = true;
     return false;
   }
+}
+
+void Cluster::tell_view(const PresenceEvent& ev) {
+  view_.apply_local(ev, is_session_start(ev.kind) ? registry_.find_session(ev.id, ev.session) : std::nullopt);
 }
 
 void Cluster::take_local_events(std::uint64_t until) {
@@ -151,7 +155,7 @@ void Cluster::take_local_events(std::uint64_t until) {
         continue;
       }
       if (!registered_) {  // Redis cannot tell the view: tell it directly
-        view_.apply_local(ev, is_session_start(ev.kind) ? registry_.find_session(ev.id, ev.session) : std::nullopt);
+        tell_view(ev);
       }
       pending_.push_back(std::move(ev));
     }
