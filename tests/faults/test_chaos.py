@@ -407,8 +407,14 @@ def test_fault_matrix(env):
     log("server fds %d -> %d, RSS %d -> %d kB; %d events, all alternating; proxy accepted %d connections; "
         "%d agent processes restarted", fd0, fd1, rss0, rss1, events, m.proxy.accepted, m.restarts)
     check(fd1 <= fd0 + 5, "server descriptors grew from %d to %d", fd0, fd1)
-    check(rss1 - rss0 < 16 * 1024, "server RSS grew by %d kB", rss1 - rss0)
     check(len(m.online_ids()) == AGENTS, "ghost or missing sessions at the end")
+    if m.srv.uses_library("libasan"):
+        # ASan's quarantine holds freed blocks back (up to 256 MB), so RSS says nothing about
+        # leaks here (it grew 16.5 MB in one CI run); LeakSanitizer does, when the server exits.
+        code = m.srv.stop(10)
+        check(code == 0, "the ASan server exited %s on SIGTERM (a leak report?): %s", code, m.srv.log()[-1500:])
+    else:
+        check(rss1 - rss0 < 16 * 1024, "server RSS grew by %d kB", rss1 - rss0)
 
 
 if __name__ == "__main__":

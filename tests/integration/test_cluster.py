@@ -215,6 +215,9 @@ def test_sigstop_past_the_lease_no_stale_write_back(env):
     w = env.watch(n[1])
     frozen = [env.agent(endpoints(n[0], n), "f%d" % i, interval="300ms", timeout="3s") for i in range(3)]
     for a in frozen:
+        # The agent's own state too: the node lists a session before its WELCOME is out, and
+        # a node frozen in between leaves the agent waiting for the WELCOME (seen under ASan).
+        a.wait_state("online", 5)
         w.wait_event("online", a.id, 5)
     m = w.mark()
     frozen_marks = [a.mark() for a in frozen]
@@ -307,6 +310,7 @@ def test_offline_grace_turns_a_failover_into_moved(env):
     gone = env.agent(n[0], "gone", interval="300ms", timeout="3s")
     bye = env.agent(n[2], "bye")
     for a in slow + [gone, bye]:
+        a.wait_state("online", 5)
         w.wait_event("online", a.id, 5)
     m = w.mark()
     n[0].signal(signal.SIGSTOP)  # its clients take their 3 s timeout: the lease (1 s) runs out first
@@ -338,6 +342,7 @@ def test_offline_grace_turns_a_failover_into_moved(env):
     m = w.mark()
     killed = [env.agent(endpoints(n[2], n[1:]), "k%d" % i, interval="300ms", timeout="3s") for i in range(3)]
     for a in killed:
+        a.wait_state("online", 5)
         w.wait_event("online", a.id, 5, start=m)
     m = w.mark()
     marks = [a.mark() for a in killed]
