@@ -22,7 +22,7 @@ namespace Lifeline
     /// <summary>One list entry (Event.Entries).</summary>
     public class Entry
     {
-        public string Id, Remote, Labels, Transport;
+        public string Id, Remote, Labels, Transport, Node;
         public long SinceMs, LastSeenMs, RttUs, IntervalMs, TimeoutMs;
     }
 
@@ -31,7 +31,9 @@ namespace Lifeline
     {
         public EventType Type;
         public ClientState State, Previous;
-        public string Id, Remote, Kind, Reason, Server, Instance;
+        public string Id, Remote, Kind, Reason, Server, Instance, Node;
+        /// <summary>On a list: the answering cluster node cannot reach Redis (others' entries as last seen).</summary>
+        public bool Degraded;
         public byte[] Data = new byte[0];
         public long Seq, AtMs, Count, Online;
         public List<Entry> Entries = new List<Entry>();
@@ -46,6 +48,8 @@ namespace Lifeline
             Reason = Native.Str(Native.ll_event_str(ev, 4));
             Server = Native.Str(Native.ll_event_str(ev, 5));
             Instance = Native.Str(Native.ll_event_str(ev, 9));
+            Node = Native.Str(Native.ll_event_str(ev, 10));
+            Degraded = Native.ll_event_int(ev, 34) != 0;
             State = (ClientState)Native.ll_event_int(ev, 20);
             Previous = (ClientState)Native.ll_event_int(ev, 21);
             Seq = Native.ll_event_int(ev, 22);
@@ -68,6 +72,7 @@ namespace Lifeline
                     Remote = Native.Str(Native.ll_event_entry_str(ev, k, 2)),
                     Labels = Native.Str(Native.ll_event_entry_str(ev, k, 7)),
                     Transport = Native.Str(Native.ll_event_entry_str(ev, k, 8)),
+                    Node = Native.Str(Native.ll_event_entry_str(ev, k, 10)),
                     SinceMs = Native.ll_event_entry_int(ev, k, 26),
                     LastSeenMs = Native.ll_event_entry_int(ev, k, 25),
                     RttUs = Native.ll_event_entry_int(ev, k, 27),

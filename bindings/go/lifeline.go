@@ -73,7 +73,8 @@ type Event struct {
 	Type                         EventType
 	State, Previous              State
 	ID, Remote, Kind, Reason     string
-	Server, Instance             string
+	Server, Instance, Node       string
+	Degraded                     bool // a list: the answering cluster node cannot reach Redis
 	Data                         []byte
 	Seq, AtMs, Count, OnlineSize int64
 	Entries                      []Entry
@@ -81,8 +82,8 @@ type Event struct {
 
 // Entry is one client of an online list.
 type Entry struct {
-	ID, Remote, Labels string
-	RttUs, SinceMs     int64
+	ID, Remote, Labels, Node string
+	RttUs, SinceMs           int64
 }
 
 func copyEvent(ev *C.ll_event) Event {
@@ -90,7 +91,8 @@ func copyEvent(ev *C.ll_event) Event {
 	n := func(f C.int) int64 { return int64(C.ll_event_int(ev, f)) }
 	e := Event{Type: EventType(C.ll_event_type(ev)), ID: s(C.LL_FIELD_ID), Remote: s(C.LL_FIELD_REMOTE),
 		Kind: s(C.LL_FIELD_KIND), Reason: s(C.LL_FIELD_REASON), Server: s(C.LL_FIELD_SERVER),
-		Instance: s(C.LL_FIELD_INSTANCE), Seq: n(C.LL_FIELD_SEQ), AtMs: n(C.LL_FIELD_AT_MS),
+		Instance: s(C.LL_FIELD_INSTANCE), Node: s(C.LL_FIELD_NODE), Degraded: n(C.LL_FIELD_DEGRADED) != 0,
+		Seq: n(C.LL_FIELD_SEQ), AtMs: n(C.LL_FIELD_AT_MS),
 		Count: n(C.LL_FIELD_COUNT), OnlineSize: n(C.LL_FIELD_ONLINE)}
 	e.State, e.Previous = State(n(C.LL_FIELD_STATE)), State(n(C.LL_FIELD_PREVIOUS_STATE))
 	var length C.size_t
@@ -100,7 +102,7 @@ func copyEvent(ev *C.ll_event) Event {
 	for i := C.size_t(0); i < C.ll_event_count(ev); i++ {
 		es := func(f C.int) string { return C.GoString(C.ll_event_entry_str(ev, i, f)) }
 		e.Entries = append(e.Entries, Entry{ID: es(C.LL_FIELD_ID), Remote: es(C.LL_FIELD_REMOTE),
-			Labels: es(C.LL_FIELD_LABELS), RttUs: int64(C.ll_event_entry_int(ev, i, C.LL_FIELD_RTT_US)),
+			Labels: es(C.LL_FIELD_LABELS), Node: es(C.LL_FIELD_NODE), RttUs: int64(C.ll_event_entry_int(ev, i, C.LL_FIELD_RTT_US)),
 			SinceMs: int64(C.ll_event_entry_int(ev, i, C.LL_FIELD_SINCE_MS))})
 	}
 	return e

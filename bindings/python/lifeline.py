@@ -21,10 +21,11 @@ __all__ = ["Error", "Client", "Server", "Event", "library"]
 
 OK, ERR_INVALID, ERR_STATE, ERR_NOT_FOUND, ERR_TIMEOUT, ERR_SYSTEM, ERR_HANDLE, ERR_INTERNAL = range(8)
 _EVENT_TYPES = {1: "state", 2: "data", 3: "presence", 4: "list", 5: "overflow"}
-_TEXT = {"id": 1, "remote": 2, "kind": 3, "reason": 4, "server": 5, "labels": 7, "transport": 8, "instance": 9}
+_TEXT = {"id": 1, "remote": 2, "kind": 3, "reason": 4, "server": 5, "labels": 7, "transport": 8, "instance": 9,
+         "node": 10}
 _NUM = {"state": 20, "previous_state": 21, "seq": 22, "session": 23, "at_ms": 24, "last_seen_ms": 25,
         "since_ms": 26, "rtt_us": 27, "interval_ms": 28, "timeout_ms": 29, "count": 30, "online": 31,
-        "request_id": 32, "attempts": 33}
+        "request_id": 32, "attempts": 33, "degraded": 34}
 _STATE_NAMES = ["disconnected", "connecting", "online", "reconnecting", "stopped"]
 
 
@@ -131,7 +132,7 @@ class Event:
         self.entries = []
         for i in range(lib.ll_event_count(ptr)):
             e = {k: _text(lib.ll_event_entry_str(ptr, i, f)) for k, f in _TEXT.items() if k in
-                 ("id", "remote", "labels", "transport")}
+                 ("id", "remote", "labels", "transport", "node")}
             e.update({k: lib.ll_event_entry_int(ptr, i, _NUM[k]) for k in
                       ("session", "since_ms", "last_seen_ms", "rtt_us", "interval_ms", "timeout_ms")})
             e["labels"] = dict(kv.split("=", 1) for kv in e["labels"].split("\n") if kv)
@@ -139,7 +140,7 @@ class Event:
 
     def __repr__(self):
         keys = {"state": ("state", "server", "reason"), "data": ("id", "data"), "presence": ("kind", "id", "reason"),
-                "list": ("online", "entries"), "overflow": ("count",)}.get(self.type, ())
+                "list": ("online", "node", "entries"), "overflow": ("count",)}.get(self.type, ())
         return "Event(%s)" % ", ".join([self.type] + ["%s=%r" % (k, getattr(self, k)) for k in keys])
 
 

@@ -125,6 +125,8 @@ struct OnlineList {
   std::uint32_t online = 0;
   std::uint64_t seq = 0;       ///< the event stream position the list reflects
   std::uint64_t instance = 0;  ///< the server run
+  std::string node;            ///< protocol 4: the cluster node that answered ("" alone)
+  bool degraded = false;       ///< protocol 4: that node cannot reach the cluster (others' entries as last seen)
 };
 
 class Client {

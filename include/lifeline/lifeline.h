@@ -112,13 +112,15 @@ enum {
   /* text */
   LL_FIELD_ID = 1,        /**< the client id (presence, server DATA, list entry) */
   LL_FIELD_REMOTE = 2,    /**< "host:port" of the client's connection */
-  LL_FIELD_KIND = 3,      /**< presence: "online", "offline", "takeover", "gap" */
+  LL_FIELD_KIND = 3,      /**< presence: "online", "offline", "takeover", "gap"; on a cluster "moved", "resumed" */
   LL_FIELD_REASON = 4,    /**< offline: "bye", "timeout", ...; state: why the connection was lost or refused */
   LL_FIELD_SERVER = 5,    /**< state: the endpoint connected to, or lost */
   LL_FIELD_DATA = 6,      /**< DATA payload as text (ll_event_data for bytes with NULs) */
   LL_FIELD_LABELS = 7,    /**< list entry: "key=value" lines joined by '\n' */
   LL_FIELD_TRANSPORT = 8, /**< list entry (server): "tcp" or "tls" */
   LL_FIELD_INSTANCE = 9,  /**< the server run, 16 hex digits as text; as a number, its 64 bits */
+  LL_FIELD_NODE = 10,     /**< cluster (docs/cluster.md), "" on a server alone: presence, list entry: the node
+                               holding the session; list: the node that answered */
   /* numbers */
   LL_FIELD_STATE = 20,          /**< state: the new LL_STATE_*; ll_event_str gives its name */
   LL_FIELD_PREVIOUS_STATE = 21, /**< state: the old LL_STATE_* */
@@ -133,7 +135,9 @@ enum {
   LL_FIELD_COUNT = 30,          /**< overflow: events dropped; list: entries */
   LL_FIELD_ONLINE = 31,         /**< list: clients online */
   LL_FIELD_REQUEST_ID = 32,     /**< list: the request id given to ll_client_request_list */
-  LL_FIELD_ATTEMPTS = 33        /**< state (online): connection attempts this outage took */
+  LL_FIELD_ATTEMPTS = 33,       /**< state (online): connection attempts this outage took */
+  LL_FIELD_DEGRADED = 34        /**< list: 1 while the answering cluster node cannot reach Redis (its own
+                                     clients live, the others' as last seen); 0 when synced or alone */
 };
 
 /** The event's LL_EVENT_* type; 0 for NULL. */
@@ -262,13 +266,18 @@ LL_API int ll_server_port(ll_server* server, int index, int* port);
 LL_API int ll_server_stop(ll_server* server);
 /** Stops if running, then frees. NULL is fine. */
 LL_API int ll_server_destroy(ll_server* server);
-/** The online list now, as an LL_EVENT_LIST the caller owns (ll_event_free). */
+/** The online list now, as an LL_EVENT_LIST the caller owns (ll_event_free).
+ * On a cluster node (option "cluster") it is the whole cluster's, as `lifeline ls`
+ * shows it: each entry's LL_FIELD_NODE names its node, the list's names this one,
+ * and LL_FIELD_DEGRADED says whether this node can reach Redis. */
 LL_API int ll_server_online(ll_server* server, ll_event** out);
-/** Closes a client's session (reason "kicked"). LL_ERR_NOT_FOUND if not online. */
+/** Closes a client's session (reason "kicked"). LL_ERR_NOT_FOUND if not online here
+ * (the message names the node of a client online on another cluster node). */
 LL_API int ll_server_kick(ll_server* server, const char* id);
-/** Sends DATA to an online client. LL_ERR_NOT_FOUND if not online. */
+/** Sends DATA to an online client. LL_ERR_NOT_FOUND as for ll_server_kick. */
 LL_API int ll_server_send(ll_server* server, const char* id, const void* data, size_t length);
-/** As ll_client_poll: presence events and DATA from clients. */
+/** As ll_client_poll: presence events (on a cluster node the cluster's, as
+ * `lifeline watch` shows them) and DATA from this server's clients. */
 LL_API int ll_server_poll(ll_server* server, int timeout_ms, ll_event** out);
 /** As ll_client_wait_handle. */
 LL_API int ll_server_wait_handle(ll_server* server, intptr_t* handle);

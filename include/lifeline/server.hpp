@@ -191,6 +191,9 @@ class Server {
   /// entry naming its node (ClusterStatus::synced says whether it is
   /// current); on a server alone, snapshot().
   PresenceSnapshot view_snapshot() const;
+  /// One id's entry of view_snapshot() without copying the list (with the
+  /// `multi` policy, its first session); on a server alone, find().
+  std::optional<OnlineClient> view_find(std::string_view id) const;
   /// subscribe() to the events of view_snapshot()'s list: on a cluster node the
   /// cluster's, numbered by this node's view; on a server alone, subscribe().
   /// unsubscribe() ends either kind.

@@ -150,19 +150,20 @@ Reply list_clients(const Context& ctx, const Target& t) {
   return json_reply(o);
 }
 
-Reply get_client(const Context& ctx, const std::string& id) {
-  // On a cluster node the client may be on another node: look in the cluster's list.
-  std::optional<OnlineClient> c;
-  if (ctx.server.cluster_status().enabled) {
-    auto snap = ctx.server.view_snapshot();
-    const auto it = std::find_if(snap.clients.begin(), snap.clients.end(), [&](const auto& x) { return x.id == id; });
-    if (it != snap.clients.end()) {
-      c = std::move(*it);
-    }
-  } else {
-    c = ctx.server.find(id);
+// Kick and DATA reach this node's own clients: one online on another cluster
+// node is named as such, not reported as offline.
+Reply not_here(const Context& ctx, const std::string& id) {
+  if (const auto c = ctx.server.view_find(id);
+      c && !c->node.empty() && c->node != ctx.server.cluster_status().node_id) {
+    return not_found("client '" + id + "' is online on node " + c->node +
+                     ", not on this one: kick and DATA reach a node's own clients only");
   }
-  if (c) {
+  return not_found("client '" + id + "' is not online");
+}
+
+Reply get_client(const Context& ctx, const std::string& id) {
+  // On a cluster node the client may be on another node: the view is the cluster's.
+  if (const auto c = ctx.server.view_find(id)) {
     boost::json::object o{{"v", 1}};
     for (auto& kv : client_json(*c)) {
       o.insert(kv);
@@ -236,7 +237,7 @@ Reply client_routes(Context& ctx, const Request& req, const Target& t) {
     }
     if (method == http::verb::delete_) {
       if (!ctx.server.kick(id)) {
-        return not_found("client '" + id + "' is not online");
+        return not_here(ctx, id);
       }
       return json_reply({{"v", 1}, {"id", id}, {"kicked", true}});
     }
@@ -253,7 +254,7 @@ Reply client_routes(Context& ctx, const Request& req, const Target& t) {
     }
     const auto size = req.body().size();
     if (!ctx.server.send(id, req.body())) {
-      return not_found("client '" + id + "' is not online");
+      return not_here(ctx, id);
     }
     return json_reply({{"v", 1}, {"id", id}, {"sent", size}});
   }

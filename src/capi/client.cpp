@@ -83,7 +83,13 @@ void on_list_frame(ll_client* h, const lifeline::proto::ListReply& r) {
   auto& entries = h->partial_lists[r.request_id];
   entries.insert(entries.end(), r.entries.begin(), r.entries.end());
   if (r.last) {
-    h->events.push(lifeline::capi::list_event(entries, r.online, r.seq, r.instance, r.request_id));
+    const lifeline::OnlineList list{.entries = std::move(entries),
+                                    .online = r.online,
+                                    .seq = r.seq,
+                                    .instance = r.instance,
+                                    .node = r.node,
+                                    .degraded = r.degraded};
+    h->events.push(lifeline::capi::list_event(list, r.request_id));
     h->partial_lists.erase(r.request_id);
   }
 }
@@ -234,7 +240,7 @@ int ll_client_list(ll_client* client, int timeout_ms, ll_event** out) {
     if (ec) {
       throw Failure(LL_ERR_STATE, ec == err::not_connected ? "not online" : "no list: " + ec.message());
     }
-    *out = lifeline::capi::list_event(list.entries, list.online, list.seq, list.instance, 0).release();
+    *out = lifeline::capi::list_event(list, 0).release();
     return LL_OK;
   });
 }

@@ -61,6 +61,7 @@ EventPtr presence_event(const proto::Event& e) {
   ev->remote = e.remote;
   ev->seq = static_cast<std::int64_t>(e.seq);
   ev->at_ms = e.at_ms;
+  ev->node = e.node;
   set_instance(*ev, e.instance);
   return ev;
 }
@@ -76,6 +77,7 @@ EventPtr presence_event(const PresenceEvent& e) {
   ev->session = static_cast<std::int64_t>(e.session);
   ev->at_ms = epoch_ms(e.at);
   ev->last_seen_ms = epoch_ms(e.last_seen);
+  ev->node = e.node;
   set_instance(*ev, e.instance);
   return ev;
 }
@@ -87,20 +89,22 @@ EventPtr overflow_event(std::uint64_t dropped) {
   return ev;
 }
 
-EventPtr list_event(const std::vector<proto::ListEntry>& entries, std::uint32_t online, std::uint64_t seq,
-                    std::uint64_t instance, std::uint32_t request_id) {
+EventPtr list_event(const OnlineList& list, std::uint32_t request_id) {
   auto ev = std::make_unique<ll_event>();
   ev->type = LL_EVENT_LIST;
-  ev->online = online;
-  ev->seq = static_cast<std::int64_t>(seq);
+  ev->online = list.online;
+  ev->seq = static_cast<std::int64_t>(list.seq);
   ev->request_id = request_id;
-  set_instance(*ev, instance);
-  ev->entries.reserve(entries.size());
-  for (const auto& e : entries) {
+  ev->node = list.node;
+  ev->degraded = list.degraded ? 1 : 0;
+  set_instance(*ev, list.instance);
+  ev->entries.reserve(list.entries.size());
+  for (const auto& e : list.entries) {
     ev->entries.push_back({.id = e.id,
                            .remote = e.remote,
                            .labels = labels_text(e.labels),
                            .transport = "",
+                           .node = e.node,
                            .session = 0,
                            .since_ms = e.since_ms,
                            .last_seen_ms = e.last_seen_ms,
@@ -112,11 +116,13 @@ EventPtr list_event(const std::vector<proto::ListEntry>& entries, std::uint32_t 
   return ev;
 }
 
-EventPtr list_event(const PresenceSnapshot& snapshot) {
+EventPtr list_event(const PresenceSnapshot& snapshot, const ClusterStatus& status) {
   auto ev = std::make_unique<ll_event>();
   ev->type = LL_EVENT_LIST;
   ev->online = static_cast<std::int64_t>(snapshot.clients.size());
   ev->seq = static_cast<std::int64_t>(snapshot.seq);
+  ev->node = status.node_id;
+  ev->degraded = status.enabled && !status.synced ? 1 : 0;
   set_instance(*ev, snapshot.instance);
   ev->entries.reserve(snapshot.clients.size());
   for (const auto& c : snapshot.clients) {
@@ -124,6 +130,7 @@ EventPtr list_event(const PresenceSnapshot& snapshot) {
                            .remote = c.remote,
                            .labels = labels_text(c.labels),
                            .transport = transport_name(c.transport),
+                           .node = c.node,
                            .session = static_cast<std::int64_t>(c.session),
                            .since_ms = epoch_ms(c.since),
                            .last_seen_ms = epoch_ms(c.last_seen),
@@ -153,6 +160,7 @@ const char* ll_event_str(const ll_event* event, int field) {
     case LL_FIELD_SERVER: return event->server.c_str();
     case LL_FIELD_DATA: return event->data.c_str();
     case LL_FIELD_INSTANCE: return event->instance_text.c_str();
+    case LL_FIELD_NODE: return event->node.c_str();
     case LL_FIELD_STATE: return event->type == LL_EVENT_STATE ? ll_state_name(static_cast<int>(event->state)) : "";
     case LL_FIELD_PREVIOUS_STATE:
       return event->type == LL_EVENT_STATE ? ll_state_name(static_cast<int>(event->previous_state)) : "";
@@ -177,6 +185,7 @@ int64_t ll_event_int(const ll_event* event, int field) {
     case LL_FIELD_ONLINE: return event->online;
     case LL_FIELD_REQUEST_ID: return event->request_id;
     case LL_FIELD_ATTEMPTS: return event->attempts;
+    case LL_FIELD_DEGRADED: return event->degraded;
     case LL_FIELD_INSTANCE: return static_cast<int64_t>(event->instance);
     default: return 0;
   }
@@ -202,6 +211,7 @@ const char* ll_event_entry_str(const ll_event* event, size_t index, int field) {
     case LL_FIELD_REMOTE: return e.remote.c_str();
     case LL_FIELD_LABELS: return e.labels.c_str();
     case LL_FIELD_TRANSPORT: return e.transport.c_str();
+    case LL_FIELD_NODE: return e.node.c_str();
     default: return "";
   }
 }

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "lifeline/client.hpp"
+#include "lifeline/cluster.hpp"
 #include "lifeline/lifeline.h"
 #include "lifeline/presence.hpp"
 
@@ -18,6 +19,7 @@ struct ll_list_entry {
   std::string remote;
   std::string labels;  // "key=value" lines
   std::string transport;
+  std::string node;
   std::int64_t session = 0;
   std::int64_t since_ms = 0;
   std::int64_t last_seen_ms = 0;
@@ -37,6 +39,7 @@ struct ll_event {
   std::string server;
   std::string data;
   std::string instance_text;
+  std::string node;
   std::uint64_t instance = 0;
   std::int64_t state = 0;
   std::int64_t previous_state = 0;
@@ -50,6 +53,7 @@ struct ll_event {
   std::int64_t online = 0;
   std::int64_t request_id = 0;
   std::int64_t attempts = 0;
+  std::int64_t degraded = 0;
   std::vector<ll_list_entry> entries;
 };
 
@@ -63,9 +67,9 @@ EventPtr presence_event(const proto::Event& e);
 EventPtr presence_event(const PresenceEvent& e);
 EventPtr overflow_event(std::uint64_t dropped);
 /// A client's list, from the LIST_REPLY frames of one reply.
-EventPtr list_event(const std::vector<proto::ListEntry>& entries, std::uint32_t online, std::uint64_t seq,
-                    std::uint64_t instance, std::uint32_t request_id);
-/// The server's own online list.
-EventPtr list_event(const PresenceSnapshot& snapshot);
+EventPtr list_event(const OnlineList& list, std::uint32_t request_id);
+/// The list a server shows its readers (Server::view_snapshot(): on a cluster
+/// node the cluster's), answered by `status`'s node.
+EventPtr list_event(const PresenceSnapshot& snapshot, const ClusterStatus& status);
 
 }  // namespace lifeline::capi

@@ -4,6 +4,8 @@
 #include "lifeline/server.hpp"
 
 #include <mutex>
+#include <string>
+#include <string_view>
 
 #include "event_queue.hpp"
 #include "handle_ops.hpp"
@@ -63,6 +65,16 @@ int with_running(const ll_server* s, Fn&& fn) {
   return fn(*srv);
 }
 
+// Kick and DATA reach this node's own clients: one online on another cluster
+// node is named as such, not reported as offline.
+std::string not_here(const lifeline::Server& s, std::string_view id) {
+  if (const auto c = s.view_find(id); c && !c->node.empty() && c->node != s.cluster_status().node_id) {
+    return "'" + std::string(id) + "' is online on node " + c->node +
+           ", not on this one: kick and send reach a node's own clients only";
+  }
+  return "'" + std::string(id) + "' is not online";
+}
+
 void start_locked(ll_server* h) {
   if (auto problem = h->options.validate(); !problem.empty()) {
     throw Failure(LL_ERR_INVALID, problem);
@@ -70,7 +82,8 @@ void start_locked(ll_server* h) {
   h->events.set_capacity(h->queue_capacity);
   h->server.reset();
   auto srv = std::make_shared<lifeline::Server>(h->options);
-  srv->subscribe([h](const lifeline::PresenceEvent& e) { h->events.push(lifeline::capi::presence_event(e)); });
+  // The events of the list ll_server_online gives: on a cluster node, the cluster's.
+  srv->subscribe_view([h](const lifeline::PresenceEvent& e) { h->events.push(lifeline::capi::presence_event(e)); });
   srv->on_data([h](const std::string& id, std::string_view payload) {
     h->events.push(lifeline::capi::data_event(id, payload));
   });
@@ -169,7 +182,7 @@ int ll_server_online(ll_server* server, ll_event** out) {
     }
     *out = nullptr;
     return with_running(server, [&](lifeline::Server& s) {
-      *out = lifeline::capi::list_event(s.snapshot()).release();
+      *out = lifeline::capi::list_event(s.view_snapshot(), s.cluster_status()).release();
       return LL_OK;
     });
   });
@@ -180,7 +193,7 @@ int ll_server_kick(ll_server* server, const char* id) {
     const auto i = lifeline::capi::text_arg(id, "id");
     return with_running(server, [&](lifeline::Server& s) {
       if (!s.kick(i)) {
-        throw Failure(LL_ERR_NOT_FOUND, "'" + std::string(i) + "' is not online");
+        throw Failure(LL_ERR_NOT_FOUND, not_here(s, i));
       }
       return LL_OK;
     });
@@ -199,7 +212,7 @@ int ll_server_send(ll_server* server, const char* id, const void* data, size_t l
                                           std::to_string(s.options().max_data) + ")");
       }
       if (!s.send(i, std::string(static_cast<const char*>(data), length))) {
-        throw Failure(LL_ERR_NOT_FOUND, "'" + std::string(i) + "' is not online");
+        throw Failure(LL_ERR_NOT_FOUND, not_here(s, i));
       }
       return LL_OK;
     });

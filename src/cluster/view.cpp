@@ -41,6 +41,26 @@ PresenceSnapshot ClusterView::view_snapshot() const {
   return s;  // std::map: sorted by id
 }
 
+std::optional<OnlineClient> ClusterView::view_find(std::string_view id) const {
+  std::optional<OnlineClient> c;
+  {
+    const std::lock_guard lock(mu_);
+    const auto it = online_.find(std::string(id));
+    if (it == online_.end() || it->second.empty()) {
+      return std::nullopt;
+    }
+    c = it->second.front();
+  }
+  // Outside our lock, as in view_snapshot(): this node's own session with its live last_seen and rtt.
+  if (c->node == self_) {
+    if (const auto live = local_.find_session(id, c->session)) {
+      c->last_seen = live->last_seen;
+      c->rtt = live->rtt;
+    }
+  }
+  return c;
+}
+
 bool ClusterView::view_degraded() const {
   const std::lock_guard lock(mu_);
   return degraded_;

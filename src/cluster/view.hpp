@@ -41,6 +41,7 @@ class ClusterView final : public detail::PresenceView {
   ClusterView(std::string self, const detail::Registry& local, std::uint64_t instance, std::size_t event_buffer);
 
   PresenceSnapshot view_snapshot() const override;
+  std::optional<OnlineClient> view_find(std::string_view id) const override;
   detail::EventLog& view_log() override { return log_; }
   std::string view_node() const override { return self_; }
   bool view_degraded() const override;

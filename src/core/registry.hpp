@@ -88,6 +88,7 @@ class Registry final : public PresenceView {
   const EventLog& log() const { return log_; }
 
   PresenceSnapshot view_snapshot() const override { return stamped_snapshot(); }
+  std::optional<OnlineClient> view_find(std::string_view id) const override { return find(id); }
   EventLog& view_log() override { return log_; }
 
  private:

@@ -87,6 +87,8 @@ bool Client::Impl::take_list_reply(const proto::ListReply& r) {
       p->list.online = r.online;
       p->list.seq = r.seq;
       p->list.instance = r.instance;
+      p->list.node = r.node;
+      p->list.degraded = r.degraded;
       if (r.last) {
         finish_list(p, {});
       }

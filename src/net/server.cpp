@@ -187,22 +187,24 @@ struct Server::Impl {
   std::mutex mu;  // start/stop
   bool started = false;
   bool stopped = false;
-  std::atomic<std::size_t> shards_ready{0};
-  ServerOptions current;  // the reloadable settings as reload() left them (under mu)  // ctx.shards entries metrics()
-                          // may read (never shrinks)
+  std::atomic<std::size_t> shards_ready{0};  // ctx.shards entries metrics() may read (never shrinks)
+  ServerOptions current;                     // the reloadable settings as reload() left them (under mu)
   std::atomic<bool> stop_requested{false};
 #ifndef _WIN32
   std::unique_ptr<cluster::Cluster> cluster;  // with ServerOptions::cluster
 #endif
   std::unique_ptr<detail::EventDispatcher> view_events;  // subscribe_view() handlers, on a cluster node
-  void start_cluster();
+  // On a cluster node the view exists from construction, so that
+  // subscribe_view() before start() is already the cluster's; Redis is
+  // contacted from start() on.
+  void make_cluster();
 };
 
 #ifdef _WIN32
 std::string ClusterOptions::validate() const { return enabled() ? "cluster is not part of the Windows build" : ""; }
-void Server::Impl::start_cluster() {}
+void Server::Impl::make_cluster() {}
 #else
-void Server::Impl::start_cluster() {
+void Server::Impl::make_cluster() {
   if (!ctx.options.cluster.enabled()) {
     return;
   }
@@ -228,7 +230,6 @@ void Server::Impl::start_cluster() {
   cluster = std::make_unique<cluster::Cluster>(ctx.options, ctx.registry, new_instance_id(), std::move(hooks));
   ctx.view = &cluster->view();
   view_events = std::make_unique<detail::EventDispatcher>(ctx.view->view_log());
-  cluster->start();
 }
 #endif
 
@@ -240,6 +241,7 @@ Server::Server(ServerOptions options) {
     options.threads = std::max(1U, std::thread::hardware_concurrency());
   }
   impl_ = std::make_unique<Impl>(std::move(options));
+  impl_->make_cluster();
 }
 
 Server::~Server() {
@@ -289,7 +291,11 @@ void Server::start() {
                      ctx.options.websocket.path, security);
     }
   }
-  impl_->start_cluster();  // before any shard runs: sessions read ctx.view
+#ifndef _WIN32
+  if (impl_->cluster) {
+    impl_->cluster->start();  // before any shard runs: its first Redis attempt decides --cluster-required
+  }
+#endif
   // Shard 0 accepts on every listening socket and hands connections out round-robin.
   ctx.shards[0]->listen_on(std::move(listeners), ws_first);
   for (auto& shard : ctx.shards) {
@@ -402,6 +408,8 @@ void Server::unsubscribe(std::uint64_t token) {
 }
 
 PresenceSnapshot Server::view_snapshot() const { return impl_->ctx.view->view_snapshot(); }
+
+std::optional<OnlineClient> Server::view_find(std::string_view id) const { return impl_->ctx.view->view_find(id); }
 
 std::uint64_t Server::subscribe_view(EventHandler handler) {
   if (!impl_->view_events) {

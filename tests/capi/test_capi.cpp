@@ -256,6 +256,7 @@ TEST(CApi, ClientAndServerInOneProcess) {
   EXPECT_EQ(text(joined.get(), LL_FIELD_KIND), "online");
   EXPECT_EQ(text(joined.get(), LL_FIELD_ID), "c-1");
   EXPECT_EQ(text(joined.get(), LL_FIELD_INSTANCE).size(), 16U);
+  EXPECT_EQ(text(joined.get(), LL_FIELD_NODE), "");  // a server alone (tests/bindings/test_cluster_capi.py: a cluster)
 
   // DATA both ways, with a NUL inside.
   const char payload[] = {'a', '\0', 'b'};
@@ -291,6 +292,9 @@ TEST(CApi, ClientAndServerInOneProcess) {
   ASSERT_EQ(ll_event_count(own.get()), 1U);
   EXPECT_STREQ(ll_event_entry_str(own.get(), 0, LL_FIELD_TRANSPORT), "tcp");
   EXPECT_EQ(ll_event_entry_int(own.get(), 0, LL_FIELD_SESSION), ll_event_int(joined.get(), LL_FIELD_SESSION));
+  EXPECT_STREQ(ll_event_entry_str(own.get(), 0, LL_FIELD_NODE), "");
+  EXPECT_STREQ(ll_event_str(own.get(), LL_FIELD_NODE), "");
+  EXPECT_EQ(ll_event_int(own.get(), LL_FIELD_DEGRADED), 0);
 
   // Presence events at the client; a kick is seen on both sides.
   ASSERT_EQ(ll_client_subscribe(c, 0), LL_OK);

@@ -10,7 +10,6 @@ import collections
 import json
 import os
 import signal
-import socket
 import sys
 import time
 
@@ -18,47 +17,12 @@ sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import harness  # noqa: E402
 import netns  # noqa: E402
+from redis_server import Redis  # noqa: E402
 from admin_http import parse_metrics, request, value  # noqa: E402
 from harness import check, holds, run, wait_until  # noqa: E402
 
 LEASE = "1s"
 NODES = ("n1", "n2", "n3")
-
-
-class Redis:
-    """A redis-server of this test's own on a free loopback port, with no persistence:
-    a restart comes back empty."""
-
-    def __init__(self, env, port=None):
-        self.env, self.port, self.proc = env, port or harness.free_port(), None
-        self.start()
-
-    def start(self):
-        logf = open(self.env.path("redis.log"), "ab")
-        self.proc = harness.spawn(["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-                                   "--appendonly", "no", "--protected-mode", "no"], stdout=logf, stderr=logf)
-        logf.close()
-        wait_until(lambda: self.ping(), 10, "redis-server to answer PING on port %d" % self.port)
-
-    def ping(self):
-        try:
-            return self.command("PING") == "+PONG"
-        except OSError:
-            return False
-
-    def command(self, *args):
-        """One command, RESP2; returns the first line of the reply (enough for PING, DBSIZE)."""
-        with socket.create_connection(("127.0.0.1", self.port), timeout=2) as s:
-            req = "*%d\r\n" % len(args) + "".join("$%d\r\n%s\r\n" % (len(a.encode()), a) for a in args)
-            s.sendall(req.encode())
-            return s.makefile("rb").readline().decode().strip()
-
-    def kill(self):
-        harness.kill_proc(self.proc)
-
-    @property
-    def url(self):
-        return "redis://127.0.0.1:%d" % self.port
 
 
 def cluster(env, redis, extra=(), nodes=NODES, admin=None, duplicates="takeover", lease=LEASE):
@@ -144,6 +108,10 @@ def test_one_list_and_one_event_stream_from_every_node(env):
     check({c["id"]: c.get("node") for c in body["clients"]} == want, "admin list: %s", body)
     one = request(port, "GET", "/v1/clients/c21")
     check(one.status == 200 and one.json["node"] == "n3", "admin: another node's client: %s", one)
+    for method, path in (("DELETE", "/v1/clients/c21"), ("POST", "/v1/clients/c21/data")):
+        r = request(port, method, path, body=b"x" if method == "POST" else None)
+        check(r.status == 404 and "online on node n3, not on this one" in r.json["error"]["message"],
+              "admin %s of another node's client: %s", method, r)
     ready = request(port, "GET", "/readyz").json
     check(ready == {"v": 1, "status": "ready", "cluster": "synced"}, "readyz: %s", ready)
     def metrics():
