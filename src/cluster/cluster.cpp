@@ -95,8 +95,14 @@ void Cluster::start() {
     woken_ = true;
     wake_.notify_all();  // the reader may be waiting on it too
   });
-  // One attempt now, so that a wrong address or password is said at startup.
-  if (!writer_step()) {
+  // One attempt now, so that a wrong address or password is said at startup,
+  // once, with what follows from it.
+  const bool joined = writer_step();
+  {
+    const std::lock_guard lock(mu_);
+    started_ = true;
+  }
+  if (!joined) {
     const auto why = status().last_error;
     if (opts_.required) {
       registry_.log().unwatch(watch_token_);
@@ -138,7 +144,7 @@ ClusterStatus Cluster::status() const {
 
 void Cluster::set_error(const std::string& what) {
   const std::lock_guard lock(mu_);
-  if (status_.last_error != what) {
+  if (status_.last_error != what && started_) {
     logger()->warn("cluster: {}", what);  // once per change, not once per retry
   }
   status_.last_error = what;

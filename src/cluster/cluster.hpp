@@ -123,6 +123,7 @@ class Cluster {
   std::condition_variable wake_;
   bool woken_ = false;
   ClusterStatus status_;
+  bool started_ = false;  // start()'s first attempt is over: set_error() logs from then on
   bool reader_ok_ = false;
   std::atomic<bool> stopping_{false};
   std::thread writer_;

@@ -277,6 +277,13 @@ void Server::start() {
   for (unsigned i = 0; i < ctx.options.threads; ++i) {
     ctx.shards.push_back(std::make_unique<Shard>(ctx, i));
   }
+#ifndef _WIN32
+  // Before any shard runs, and before "listening" is logged: its first Redis
+  // attempt decides --cluster-required. After the shards exist: its hooks read ctx.shards.
+  if (impl_->cluster) {
+    impl_->cluster->start();
+  }
+#endif
   // What protects the port, said once at startup so an operator sees it in the log.
   const std::string security =
       std::string(ctx.tls ? (ctx.tls->requires_client_cert() ? ", mutual TLS" : ", TLS") : ", plain TCP") +
@@ -291,11 +298,6 @@ void Server::start() {
                      ctx.options.websocket.path, security);
     }
   }
-#ifndef _WIN32
-  if (impl_->cluster) {
-    impl_->cluster->start();  // before any shard runs: its first Redis attempt decides --cluster-required
-  }
-#endif
   // Shard 0 accepts on every listening socket and hands connections out round-robin.
   ctx.shards[0]->listen_on(std::move(listeners), ws_first);
   for (auto& shard : ctx.shards) {
