@@ -448,13 +448,17 @@ def test_bad_cluster_configuration_is_refused_at_startup(env):
     ]
     for args, want in cases:
         p = env.run([harness.LIFELINE, "serve", "--listen", "127.0.0.1:0"] + args, timeout=10)
-        check(p.returncode != 0 and want in p.stderr + p.stdout, "%s: exit %d, %s", args, p.returncode,
-              (p.stderr + p.stdout).strip()[-300:])
+        out = p.stderr + p.stdout
+        check(p.returncode != 0 and want in out, "%s: exit %d, %s", args, p.returncode, out.strip()[-300:])
+        # Said once, and the server never claims to be listening.
+        check(out.count(want) == 1 and "listening on" not in out, "%s: one line, no 'listening': %s", args,
+              out.strip()[-400:])
     # Unreachable but not required: it serves, says so, and joins once Redis is there.
     port = harness.free_port()
     s = env.server(name="lonely", extra=["--cluster", "redis://127.0.0.1:%d" % port, "--node-id", "lonely",
                                          "--cluster-lease", LEASE])
     s.wait_log(r"cluster: cannot connect to Redis at 127\.0\.0\.1:%d.*serving this node's clients alone" % port, 5)
+    check(len(s.log_lines(r"cannot connect to Redis")) == 1, "one line for the first failure: %s", s.log_tail())
     a = env.agent(s, "solo")
     a.wait_state("online", 5)
     wait_until(lambda: listing(env, s)[0] == {"solo": "lonely"}, 3, "the node to list its own client")
