@@ -194,6 +194,9 @@ class Server {
   /// One id's entry of view_snapshot() without copying the list (with the
   /// `multi` policy, its first session); on a server alone, find().
   std::optional<OnlineClient> view_find(std::string_view id) const;
+  /// The cluster node holding `id` when it is online on another node than
+  /// this one (where send() and kick() cannot reach it); nullopt otherwise.
+  std::optional<std::string> other_node_of(std::string_view id) const;
   /// subscribe() to the events of view_snapshot()'s list: on a cluster node the
   /// cluster's, numbered by this node's view; on a server alone, subscribe().
   /// unsubscribe() ends either kind.

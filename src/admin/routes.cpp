@@ -153,9 +153,8 @@ Reply list_clients(const Context& ctx, const Target& t) {
 // Kick and DATA reach this node's own clients: one online on another cluster
 // node is named as such, not reported as offline.
 Reply not_here(const Context& ctx, const std::string& id) {
-  if (const auto c = ctx.server.view_find(id);
-      c && !c->node.empty() && c->node != ctx.server.cluster_status().node_id) {
-    return not_found("client '" + id + "' is online on node " + c->node +
+  if (const auto node = ctx.server.other_node_of(id)) {
+    return not_found("client '" + id + "' is online on node " + *node +
                      ", not on this one: kick and DATA reach a node's own clients only");
   }
   return not_found("client '" + id + "' is not online");

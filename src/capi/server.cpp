@@ -68,8 +68,8 @@ int with_running(const ll_server* s, Fn&& fn) {
 // Kick and DATA reach this node's own clients: one online on another cluster
 // node is named as such, not reported as offline.
 std::string not_here(const lifeline::Server& s, std::string_view id) {
-  if (const auto c = s.view_find(id); c && !c->node.empty() && c->node != s.cluster_status().node_id) {
-    return "'" + std::string(id) + "' is online on node " + c->node +
+  if (const auto node = s.other_node_of(id)) {
+    return "'" + std::string(id) + "' is online on node " + *node +
            ", not on this one: kick and send reach a node's own clients only";
   }
   return "'" + std::string(id) + "' is not online";

@@ -413,6 +413,14 @@ PresenceSnapshot Server::view_snapshot() const { return impl_->ctx.view->view_sn
 
 std::optional<OnlineClient> Server::view_find(std::string_view id) const { return impl_->ctx.view->view_find(id); }
 
+std::optional<std::string> Server::other_node_of(std::string_view id) const {
+  const auto c = view_find(id);
+  if (!c || c->node.empty() || c->node == impl_->ctx.view->view_node()) {
+    return std::nullopt;
+  }
+  return c->node;
+}
+
 std::uint64_t Server::subscribe_view(EventHandler handler) {
   if (!impl_->view_events) {
     return subscribe(std::move(handler));
