@@ -55,8 +55,10 @@ def wine_can_start():
 
 
 def wine_agent(env, server_addr, ident, name=None):
+    # A 1 s timeout: a wine process on a busy CI machine (ctest -j2) can stall past 300 ms, and
+    # then the server rightly times it out (seen once: the kill below then found it offline already).
     argv = ["wine", EXE, "agent", "--id", ident, "--server", server_addr, "--json",
-            "--interval", "100ms", "--timeout", "300ms", "--backoff-base", "100ms", "--backoff-cap", "1s"]
+            "--interval", "200ms", "--timeout", "1s", "--backoff-base", "100ms", "--backoff-cap", "1s"]
     c = Collector(env, argv, name or "wine-agent-" + ident)
     env.collectors.append(c)
     return c
@@ -82,6 +84,7 @@ def test_windows_agent_against_linux_server(env):
     # A watch connected before the kill: one started before the restart could
     # still be reconnecting then, and would see a gap instead of the event.
     w = env.watch(srv)
+    wait_until(lambda: "win-agent" in online_ids(env, srv), 5, "win-agent listed when the watch is connected")
     a.kill()
     ev = w.wait_event("offline", "win-agent", 5)
     check(ev["reason"] in ("closed", "reset", "timeout"), "offline reason %r", ev["reason"])
