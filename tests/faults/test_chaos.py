@@ -43,7 +43,7 @@ sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import harness  # noqa: E402
 from chaos import Chaos  # noqa: E402
-from harness import check, holds, log, parse_ts, raise_nofile, run  # noqa: E402
+from harness import check, check_memory_returned, holds, log, parse_ts, raise_nofile, run  # noqa: E402
 
 PROCS, PER_PROC = 4, 50          # agent processes (victims of SIGSTOP/SIGKILL) x clients each
 AGENTS = PROCS * PER_PROC
@@ -408,13 +408,7 @@ def test_fault_matrix(env):
         "%d agent processes restarted", fd0, fd1, rss0, rss1, events, m.proxy.accepted, m.restarts)
     check(fd1 <= fd0 + 5, "server descriptors grew from %d to %d", fd0, fd1)
     check(len(m.online_ids()) == AGENTS, "ghost or missing sessions at the end")
-    if m.srv.uses_library("libasan"):
-        # ASan's quarantine holds freed blocks back (up to 256 MB), so RSS says nothing about
-        # leaks here (it grew 16.5 MB in one CI run); LeakSanitizer does, when the server exits.
-        code = m.srv.stop(10)
-        check(code == 0, "the ASan server exited %s on SIGTERM (a leak report?): %s", code, m.srv.log()[-1500:])
-    else:
-        check(rss1 - rss0 < 16 * 1024, "server RSS grew by %d kB", rss1 - rss0)
+    check_memory_returned(pid, rss0, rss1, lambda: m.srv.stop(10))
 
 
 if __name__ == "__main__":
